@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const valid = {
+  LIVEKIT_URL: 'ws://127.0.0.1:7880',
+  LIVEKIT_API_KEY: 'devkey',
+  LIVEKIT_API_SECRET: 'super-secret-livekit',
+  REDIS_URL: 'redis://:redispass@127.0.0.1:6379',
+  S3_ENDPOINT: 'http://127.0.0.1:9000',
+  S3_BUCKET: 'meetings',
+  S3_ACCESS_KEY_ID: 'minio-access',
+  S3_SECRET_ACCESS_KEY: 'minio-secret-value',
+  STT_BASE_URL: 'https://stt.hebergeur.fr/v1',
+  STT_API_KEY: 'stt-secret-key',
+  MISTRAL_API_KEY: 'mistral-secret-key',
+  SMTP_URL: 'smtp://mailer:smtp-password@smtp.mairie.fr:587',
+  MAIL_FROM: 'Comptes rendus <no-reply@mairie.fr>',
+};
+
+function problemsOf(env: NodeJS.ProcessEnv, role: Parameters<typeof loadConfig>[0] = 'pipeline'): ConfigError {
+  try {
+    loadConfig(role, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('accepts a complete environment and applies the documented defaults', () => {
+    const config = loadConfig('pipeline', valid);
+    expect(config.STT_LANGUAGE).toBe('fr');
+    expect(config.STT_PROVIDER).toBe('openai-compatible');
+    expect(config.MISTRAL_SERVER_URL).toBe('https://api.eu.mistral.ai');
+    expect(config.RETENTION_DAYS).toBe(30);
+    expect(config.LINK_EXPIRY_HOURS).toBe(168);
+    expect(config.AGENT_NAME).toBe('meeting-transcriber');
+    expect(config.MAX_UTTERANCE_SECONDS).toBe(30);
+  });
+
+  it('lists every missing and malformed value in one message with how to fix it', () => {
+    const err = problemsOf({
+      ...valid,
+      REDIS_URL: undefined,
+      MAIL_FROM: '',
+      STT_BASE_URL: 'stt.hebergeur.fr',
+      STT_LANGUAGE: 'french',
+      RETENTION_DAYS: 'thirty',
+    });
+    expect(err.problems).toHaveLength(5);
+    expect(err.message).toContain('5 problems');
+    expect(err.message).toMatch(/REDIS_URL is missing\..*Example: REDIS_URL=redis:\/\//);
+    expect(err.message).toMatch(/MAIL_FROM is missing/);
+    expect(err.message).toMatch(/STT_BASE_URL "stt.hebergeur.fr" is invalid: must be a URL starting with http:\/\/ or https:\/\//);
+    expect(err.message).toMatch(/STT_LANGUAGE "french" is invalid: must be a two-letter ISO 639-1 code/);
+    expect(err.message).toMatch(/RETENTION_DAYS "thirty" is invalid/);
+  });
+
+  it('only requires what the role needs', () => {
+    const workerEnv = { ...valid, MISTRAL_API_KEY: undefined, SMTP_URL: undefined, MAIL_FROM: undefined };
+    expect(() => loadConfig('worker', workerEnv)).not.toThrow();
+    expect(problemsOf(workerEnv, 'pipeline').problems.map((p) => p.split(' ')[0])).toEqual([
+      'MISTRAL_API_KEY',
+      'SMTP_URL',
+      'MAIL_FROM',
+    ]);
+  });
+
+  it('never repeats a secret value, even a malformed one', () => {
+    const err = problemsOf({ ...valid, SMTP_URL: 'mailer:smtp-password@smtp.mairie.fr', REDIS_URL: 'http://:redispass@x' });
+    expect(err.problems).toHaveLength(2);
+    for (const secret of ['smtp-password', 'redispass', 'mistral-secret-key', 'stt-secret-key', 'minio-secret-value']) {
+      expect(err.message).not.toContain(secret);
+    }
+    expect(err.message).toContain('SMTP_URL (value hidden) is invalid');
+  });
+
+  describe('data-residency guard (ALLOWED_HOSTS)', () => {
+    it('starts when every endpoint is on the list (names and suffixes)', () => {
+      expect(() =>
+        loadConfig('pipeline', { ...valid, ALLOWED_HOSTS: '.hebergeur.fr, *.mairie.fr, api.eu.mistral.ai, 127.0.0.1' }),
+      ).not.toThrow();
+    });
+
+    it('refuses to start and names each endpoint outside the list', () => {
+      const err = problemsOf({ ...valid, MISTRAL_SERVER_URL: 'https://api.mistral.ai', ALLOWED_HOSTS: '.hebergeur.fr,127.0.0.1' });
+      expect(err.problems).toHaveLength(2);
+      expect(err.message).toContain('MISTRAL_SERVER_URL: the Mistral (minutes) host "api.mistral.ai" is not in ALLOWED_HOSTS');
+      expect(err.message).toContain('SMTP_URL: the SMTP host "smtp.mairie.fr" is not in ALLOWED_HOSTS');
+      expect(err.message).not.toContain('smtp-password');
+    });
+
+    it('treats a missing S3 endpoint as AWS and refuses it unless allowed', () => {
+      const err = problemsOf({ ...valid, S3_ENDPOINT: undefined, S3_REGION: 'eu-west-3', ALLOWED_HOSTS: '.hebergeur.fr,.mairie.fr,api.eu.mistral.ai' });
+      expect(err.message).toContain('S3_ENDPOINT: the S3 storage host "s3.eu-west-3.amazonaws.com" is not in ALLOWED_HOSTS');
+    });
+
+    it('does not let a suffix match a look-alike host', () => {
+      const err = problemsOf({ ...valid, STT_BASE_URL: 'https://evilhebergeur.fr/v1', ALLOWED_HOSTS: '.hebergeur.fr,.mairie.fr,api.eu.mistral.ai,127.0.0.1' });
+      expect(err.message).toContain('"evilhebergeur.fr" is not in ALLOWED_HOSTS');
+    });
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * Every setting of the product, read from the environment once at start and validated with zod.
+ *
+ * The table below is the single source of truth: validation, the error message an operator sees,
+ * the README's configuration table and `.env.example` are all derived from it.
+ */
+import { z } from 'zod';
+import { checkDataResidency } from './residency.js';
+
+/** The long-running roles of the one image; each needs a different subset of settings. */
+export type Role = 'worker' | 'pipeline' | 'api' | 'transcribe' | 'delete';
+const ALL_ROLES: readonly Role[] = ['worker', 'pipeline', 'api', 'transcribe', 'delete'];
+
+interface Setting {
+  /** What the operator reads in the error message and in the README. */
+  description: string;
+  /** Example shown when the value is missing or wrong. */
+  example: string;
+  /** Roles that cannot start without it (settings with a default are never missing). */
+  requiredFor?: readonly Role[];
+  /** Never echoed back, not even in error messages. */
+  secret?: boolean;
+  default?: string;
+  schema: z.ZodType;
+}
+
+const url = (protocols: readonly string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+const positiveInt = z.coerce.number().int().positive();
+const text = z.string().min(1);
+
+export const SETTINGS = {
+  LIVEKIT_URL: {
+    description: 'WebSocket URL of your LiveKit server.',
+    example: 'wss://visio.example.fr',
+    requiredFor: ['worker', 'api'],
+    schema: url(['ws:', 'wss:', 'http:', 'https:']),
+  },
+  LIVEKIT_API_KEY: {
+    description: 'LiveKit API key (the agent registers and mints tokens with it).',
+    example: 'APIxxxxxxxx',
+    requiredFor: ['worker', 'api'],
+    secret: true,
+    schema: text,
+  },
+  LIVEKIT_API_SECRET: {
+    description: 'LiveKit API secret (also verifies hosts\u2019 tokens and webhook signatures).',
+    example: '<secret from livekit.yaml>',
+    requiredFor: ['worker', 'api'],
+    secret: true,
+    schema: text,
+  },
+  AGENT_NAME: {
+    description: 'Agent name under which the worker registers; dispatches must use the same name.',
+    example: 'meeting-transcriber',
+    default: 'meeting-transcriber',
+    schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore only'),
+  },
+  REDIS_URL: {
+    description: 'Redis for the BullMQ queues (needs maxmemory-policy noeviction).',
+    example: 'redis://redis.internal:6379',
+    requiredFor: ['worker', 'pipeline', 'api', 'transcribe'],
+    secret: true, // may carry a password
+    schema: url(['redis:', 'rediss:']),
+  },
+  S3_ENDPOINT: {
+    description: 'S3-compatible endpoint (MinIO, Ceph, OVHcloud, Scaleway, Outscale...). Empty means AWS.',
+    example: 'https://s3.gra.io.cloud.ovh.net',
+    schema: url(['http:', 'https:']),
+  },
+  S3_REGION: {
+    description: 'Region of the bucket.',
+    example: 'gra',
+    default: 'us-east-1',
+    schema: text,
+  },
+  S3_BUCKET: {
+    description: 'Bucket for transcripts, minutes and spooled audio.',
+    example: 'meeting-minutes',
+    requiredFor: ['worker', 'pipeline', 'api', 'delete'],
+    schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  },
+  S3_ACCESS_KEY_ID: {
+    description: 'S3 access key.',
+    example: 'AKIA...',
+    requiredFor: ['worker', 'pipeline', 'api', 'delete'],
+    secret: true,
+    schema: text,
+  },
+  S3_SECRET_ACCESS_KEY: {
+    description: 'S3 secret key.',
+    example: '<secret>',
+    requiredFor: ['worker', 'pipeline', 'api', 'delete'],
+    secret: true,
+    schema: text,
+  },
+  S3_PREFIX: {
+    description: 'Key prefix under which every meeting gets its own folder.',
+    example: 'meetings/',
+    default: 'meetings/',
+    schema: z.string().regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or end with "/"'),
+  },
+  RETENTION_DAYS: {
+    description: 'Days after which a meeting\u2019s artefacts expire (lifecycle rule on the retention tag).',
+    example: '30',
+    default: '30',
+    schema: positiveInt.max(3650),
+  },
+  LINK_EXPIRY_HOURS: {
+    description: 'Validity of the presigned links in emails (S3 allows at most 168 h = 7 days).',
+    example: '168',
+    default: '168',
+    schema: positiveInt.max(168),
+  },
+  STT_PROVIDER: {
+    description: 'Speech-to-text provider: an OpenAI-compatible Whisper endpoint, or Mistral (Voxtral).',
+    example: 'openai-compatible',
+    default: 'openai-compatible',
+    schema: z.enum(['openai-compatible', 'mistral']),
+  },
+  STT_BASE_URL: {
+    description: 'Base URL of the speech-to-text API (the part before /audio/transcriptions).',
+    example: 'https://stt.example-hebergeur.fr/v1',
+    requiredFor: ['worker', 'pipeline', 'api', 'transcribe'],
+    schema: url(['http:', 'https:']),
+  },
+  STT_API_KEY: {
+    description: 'Bearer key for the speech-to-text API (empty for a self-hosted server without auth).',
+    example: '<key>',
+    secret: true,
+    schema: z.string(),
+  },
+  STT_MODEL: {
+    description: 'Model name sent to the speech-to-text API.',
+    example: 'whisper-large-v3',
+    default: 'whisper-large-v3',
+    schema: text,
+  },
+  STT_LANGUAGE: {
+    description: 'Default meeting language (ISO 639-1), unless the dispatch says otherwise.',
+    example: 'fr',
+    default: 'fr',
+    schema: z.string().regex(/^[a-z]{2}$/, 'must be a two-letter ISO 639-1 code such as fr'),
+  },
+  STT_CONCURRENCY: {
+    description: 'Speech-to-text requests in flight per worker process.',
+    example: '4',
+    default: '4',
+    schema: positiveInt.max(64),
+  },
+  STT_TIMEOUT_MS: {
+    description: 'Timeout of one speech-to-text request before it is retried.',
+    example: '30000',
+    default: '30000',
+    schema: positiveInt,
+  },
+  MAX_UTTERANCE_SECONDS: {
+    description: 'A monologue is cut at a pause before it gets this long.',
+    example: '30',
+    default: '30',
+    schema: positiveInt.min(5).max(55),
+  },
+  MAX_MEETING_MINUTES: {
+    description: 'The agent leaves and finalises after this long in a room.',
+    example: '480',
+    default: '480',
+    schema: positiveInt,
+  },
+  MISTRAL_API_KEY: {
+    description: 'Mistral API key for the minutes.',
+    example: '<key>',
+    requiredFor: ['pipeline', 'transcribe'],
+    secret: true,
+    schema: text,
+  },
+  MISTRAL_SERVER_URL: {
+    description: 'Mistral API base URL; default is Mistral\u2019s EU server.',
+    example: 'https://api.eu.mistral.ai',
+    default: 'https://api.eu.mistral.ai',
+    schema: url(['http:', 'https:']),
+  },
+  MISTRAL_MODEL: {
+    description: 'Dated Mistral model id for the minutes (pin it: the minutes should not change under you).',
+    example: 'mistral-medium-2508',
+    default: 'mistral-medium-2508',
+    schema: text,
+  },
+  MINUTES_TOKEN_BUDGET: {
+    description: 'Above this many estimated transcript tokens, minutes are made in parts and merged.',
+    example: '24000',
+    default: '24000',
+    schema: positiveInt.min(1000),
+  },
+  SMTP_URL: {
+    description: 'SMTP server for the summary emails (smtps:// for implicit TLS).',
+    example: 'smtp://user:password@smtp.example.fr:587',
+    requiredFor: ['pipeline', 'transcribe'],
+    secret: true, // carries credentials
+    schema: url(['smtp:', 'smtps:']),
+  },
+  MAIL_FROM: {
+    description: 'Sender of the summary emails.',
+    example: 'Comptes rendus <no-reply@example.fr>',
+    requiredFor: ['pipeline', 'transcribe'],
+    schema: z.string().regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address, e.g. no-reply@example.fr'),
+  },
+  ALLOWED_HOSTS: {
+    description:
+      'Data-residency guard: comma-separated host names (or suffixes starting with "."). When set, the process refuses to start if the speech-to-text, Mistral, S3 or SMTP endpoint is elsewhere.',
+    example: '.example.fr,api.eu.mistral.ai',
+    schema: z.string(),
+  },
+  API_PORT: {
+    description: 'Port of the HTTP control plane.',
+    example: '8080',
+    default: '8080',
+    schema: z.coerce.number().int().min(0).max(65535),
+  },
+  API_SERVICE_KEYS: {
+    description: 'Comma-separated keys the conferencing backend presents as "Authorization: Bearer <key>".',
+    example: '<long random string>',
+    secret: true,
+    schema: z.string(),
+  },
+  LOG_LEVEL: {
+    description: 'Log level (logs never contain meeting content).',
+    example: 'info',
+    default: 'info',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** The parsed settings; optional ones are `undefined` when unset. */
+export type Config = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { default: string } | { requiredFor: readonly Role[] }
+    ? z.output<(typeof SETTINGS)[K]['schema']>
+    : z.output<(typeof SETTINGS)[K]['schema']> | undefined;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid configuration: ${problems.length} problem${problems.length === 1 ? '' : 's'}.\n` +
+        problems.map((p) => `  - ${p}`).join('\n') +
+        '\nSee the configuration table in README.md.',
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads and validates the settings a role needs. Throws one ConfigError listing every problem,
+ * so an operator fixes them all in one go; secret values are never repeated back.
+ */
+export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) {
+    const setting: Setting = SETTINGS[name];
+    const raw = env[name];
+    const value = raw === undefined || raw.trim() === '' ? setting.default : raw.trim();
+    if (value === undefined) {
+      if (setting.requiredFor?.includes(role)) {
+        problems.push(`${name} is missing. ${setting.description} Example: ${name}=${setting.example}`);
+      }
+      continue;
+    }
+    const parsed = setting.schema.safeParse(value);
+    if (parsed.success) {
+      out[name] = parsed.data;
+    } else {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      const shown = setting.secret ? '(value hidden)' : JSON.stringify(value);
+      problems.push(`${name} ${shown} is invalid: ${why}. Example: ${name}=${setting.example}`);
+    }
+  }
+  const config = out as Config;
+  if (problems.length === 0) problems.push(...checkDataResidency(config, role));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Roles in which a setting matters, for documentation. */
+export function rolesNeeding(name: SettingName): readonly Role[] {
+  const setting: Setting = SETTINGS[name];
+  return setting.requiredFor ?? ALL_ROLES;
+}
