@@ -1,0 +1,73 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findBinary } from './binaries.js';
+import { ManagedProcess } from './managed-process.js';
+import { freeTcpPort, freeUdpPort } from './ports.js';
+
+export interface LiveKitServerOptions {
+  /** Folder for the generated config and the server's log. */
+  workDir: string;
+  /** URLs LiveKit posts its webhooks to (signed with the dev key). */
+  webhookUrls?: readonly string[];
+  /** Seconds an empty room lives on (LiveKit's default is 5 minutes; tests want less). */
+  emptyTimeoutSeconds?: number;
+  departureTimeoutSeconds?: number;
+}
+
+export interface LiveKitServer {
+  url: string;
+  httpUrl: string;
+  apiKey: string;
+  apiSecret: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+// `--dev` fixes these credentials; they are only ever valid on loopback.
+export const DEV_API_KEY = 'devkey';
+export const DEV_API_SECRET = 'secret';
+
+/**
+ * livekit-server v1.13.5 in dev mode on loopback, on free ports (signal, TCP and one UDP port),
+ * so several instances (tests in parallel, the demo) never collide.
+ */
+export async function startLiveKitServer(options: LiveKitServerOptions): Promise<LiveKitServer> {
+  const binary = findBinary(['livekit-server', 'server'], process.env.LIVEKIT_SERVER_PATH);
+  const [port, tcpPort, udpPort] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
+  mkdirSync(options.workDir, { recursive: true });
+  const configPath = join(options.workDir, 'livekit.yaml');
+  const webhook = options.webhookUrls?.length
+    ? `webhook:\n  api_key: ${DEV_API_KEY}\n  urls:\n${options.webhookUrls.map((u) => `    - ${JSON.stringify(u)}`).join('\n')}\n`
+    : '';
+  writeFileSync(
+    configPath,
+    `port: ${port}
+rtc:
+  tcp_port: ${tcpPort}
+  udp_port: ${udpPort}
+  use_external_ip: false
+  enable_loopback_candidate: true
+room:
+  empty_timeout: ${options.emptyTimeoutSeconds ?? 20}
+  departure_timeout: ${options.departureTimeoutSeconds ?? 5}
+logging:
+  level: info
+${webhook}`,
+  );
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const proc = await ManagedProcess.start({
+    name: 'livekit-server',
+    command: binary,
+    args: ['--dev', '--bind', '127.0.0.1', '--node-ip', '127.0.0.1', '--config', configPath],
+    logFile: join(options.workDir, 'livekit.log'),
+    ready: async () => (await fetch(httpUrl)).ok,
+  });
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    httpUrl,
+    apiKey: DEV_API_KEY,
+    apiSecret: DEV_API_SECRET,
+    process: proc,
+    stop: () => proc.stop(),
+  };
+}
