@@ -5,18 +5,9 @@
  * with src/local.
  */
 import type { TestProject } from 'vitest/node';
-import { startLocalServices, type LocalServices } from '../src/local/services.js';
+import { startLocalServices, type LocalServices, type LocalServicesEnv } from '../src/local/services.js';
 
-export interface ServicesEnv {
-  LIVEKIT_URL: string;
-  LIVEKIT_API_KEY: string;
-  LIVEKIT_API_SECRET: string;
-  REDIS_URL: string;
-  S3_ENDPOINT: string;
-  S3_REGION: string;
-  S3_ACCESS_KEY_ID: string;
-  S3_SECRET_ACCESS_KEY: string;
-}
+export type ServicesEnv = LocalServicesEnv;
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -9,13 +9,24 @@ import { startLiveKitServer, type LiveKitServer, type LiveKitServerOptions } fro
 import { startMinioServer, type MinioServer } from './minio-server.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
+export interface LocalServicesEnv {
+  LIVEKIT_URL: string;
+  LIVEKIT_API_KEY: string;
+  LIVEKIT_API_SECRET: string;
+  REDIS_URL: string;
+  S3_ENDPOINT: string;
+  S3_REGION: string;
+  S3_ACCESS_KEY_ID: string;
+  S3_SECRET_ACCESS_KEY: string;
+}
+
 export interface LocalServices {
   livekit: LiveKitServer;
   redis: RedisServer;
   s3: MinioServer;
   workDir: string;
   /** The settings (see src/config.ts) that point the product at these services. */
-  env: Record<string, string>;
+  env: LocalServicesEnv;
   stop(): Promise<void>;
 }
 
@@ -40,7 +51,7 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     started.push(redis);
     const s3 = await startMinioServer({ workDir });
     started.push(s3);
-    const env = {
+    const env: LocalServicesEnv = {
       LIVEKIT_URL: livekit.url,
       LIVEKIT_API_KEY: livekit.apiKey,
       LIVEKIT_API_SECRET: livekit.apiSecret,

@@ -20,8 +20,8 @@ function run(args: readonly string[], input?: Buffer): Promise<Buffer> {
     });
     const out: Buffer[] = [];
     let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => {
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => {
       err = (err + c.toString()).slice(-2000);
     });
     child.once('error', (e) =>

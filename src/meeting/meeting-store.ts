@@ -1,0 +1,182 @@
+/**
+ * The state of every meeting, in Redis, shared by the agent, the pipeline workers and the API
+ * (several processes on several machines). Writes are idempotent: a retried job or a
+ * re-dispatched agent writes the same keys again and changes nothing.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { ParticipantRefSchema, TranscriptSegmentSchema, type TranscriptSegment } from '../pipelines/transcript/segment.js';
+import { EndReasonSchema, MeetingEventSchema, type EndReason, type MeetingEvent } from './meeting-events.js';
+
+export const MeetingStatusSchema = z.enum(['starting', 'active', 'finalising', 'done', 'failed']);
+export type MeetingStatus = z.infer<typeof MeetingStatusSchema>;
+
+export const RequesterSchema = z.object({
+  identity: z.string().nullable(),
+  email: z.email().nullable(),
+});
+
+export const MeetingInfoSchema = z.object({
+  meetingId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
+  /** LiveKit room name, or null for a recording transcribed offline. */
+  room: z.string().nullable(),
+  language: z.string(),
+  requester: RequesterSchema.nullable(),
+  glossary: z.array(z.string()),
+  /** Extra recipients the caller was allowed to add (API), besides participants' own addresses. */
+  extraRecipients: z.array(z.email()).default([]),
+  createdAt: z.string().datetime(),
+  /** Wall-clock time of the meeting clock's zero (when the agent joined). */
+  startedAt: z.string().datetime().nullable(),
+  status: MeetingStatusSchema,
+  endedAt: z.string().datetime().nullable(),
+  endReason: EndReasonSchema.nullable(),
+  /** Per participant key: how many utterances the agent cut; finalisation waits for all of them. */
+  segmentCounts: z.record(z.string(), z.number().int().nonnegative()).nullable(),
+  failure: z.string().nullable(),
+});
+export type MeetingInfo = z.infer<typeof MeetingInfoSchema>;
+
+export const MeetingParticipantSchema = ParticipantRefSchema.extend({
+  /** From the participant attribute `email` set by the conferencing backend (signed token). */
+  email: z.email().nullable(),
+  optedOut: z.boolean(),
+});
+export type MeetingParticipant = z.infer<typeof MeetingParticipantSchema>;
+
+const PREFIX = 'meeting-agent';
+const keys = {
+  info: (id: string) => `${PREFIX}:meeting:${id}`,
+  participants: (id: string) => `${PREFIX}:meeting:${id}:participants`,
+  segments: (id: string) => `${PREFIX}:meeting:${id}:segments`,
+  events: (id: string) => `${PREFIX}:meeting:${id}:events`,
+  room: (room: string) => `${PREFIX}:room:${room}`,
+};
+
+export type NewMeeting = Pick<MeetingInfo, 'meetingId' | 'room' | 'language' | 'requester' | 'glossary'> &
+  Partial<Pick<MeetingInfo, 'extraRecipients' | 'status'>>;
+
+export class MeetingStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Creates the meeting unless it exists; returns what is stored either way. */
+  async create(meeting: NewMeeting): Promise<MeetingInfo> {
+    const info: MeetingInfo = MeetingInfoSchema.parse({
+      extraRecipients: [],
+      status: 'starting',
+      ...meeting,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      endedAt: null,
+      endReason: null,
+      segmentCounts: null,
+      failure: null,
+    });
+    await this.redis.set(keys.info(info.meetingId), JSON.stringify(info), 'NX');
+    const stored = await this.get(info.meetingId);
+    if (!stored) throw new Error(`meeting ${info.meetingId} could not be stored`);
+    return stored;
+  }
+
+  async get(meetingId: string): Promise<MeetingInfo | null> {
+    const raw = await this.redis.get(keys.info(meetingId));
+    return raw === null ? null : MeetingInfoSchema.parse(JSON.parse(raw));
+  }
+
+  /** Read-modify-write under WATCH, so concurrent writers (agent, webhook, API) never lose a field. */
+  async update(meetingId: string, change: (info: MeetingInfo) => MeetingInfo): Promise<MeetingInfo> {
+    const key = keys.info(meetingId);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await this.redis.watch(key);
+      const raw = await this.redis.get(key);
+      if (raw === null) {
+        await this.redis.unwatch();
+        throw new Error(`unknown meeting ${meetingId}`);
+      }
+      const next = MeetingInfoSchema.parse(change(MeetingInfoSchema.parse(JSON.parse(raw))));
+      const result = await this.redis.multi().set(key, JSON.stringify(next)).exec();
+      if (result !== null) return next;
+    }
+    throw new Error(`meeting ${meetingId} is being updated by too many writers`);
+  }
+
+  /** Records the end once: the first reason and time win; segment counts are merged (max). */
+  async markEnded(meetingId: string, reason: EndReason, segmentCounts?: Record<string, number>): Promise<MeetingInfo> {
+    return this.update(meetingId, (info) => {
+      const counts = { ...(info.segmentCounts ?? {}) };
+      for (const [k, n] of Object.entries(segmentCounts ?? {})) counts[k] = Math.max(counts[k] ?? 0, n);
+      return {
+        ...info,
+        endedAt: info.endedAt ?? new Date().toISOString(),
+        endReason: info.endReason ?? reason,
+        segmentCounts: segmentCounts || info.segmentCounts ? counts : null,
+      };
+    });
+  }
+
+  async upsertParticipant(meetingId: string, participant: MeetingParticipant): Promise<void> {
+    await this.redis.hset(keys.participants(meetingId), participant.identity, JSON.stringify(MeetingParticipantSchema.parse(participant)));
+  }
+
+  async participants(meetingId: string): Promise<MeetingParticipant[]> {
+    const all = await this.redis.hvals(keys.participants(meetingId));
+    return all.map((v) => MeetingParticipantSchema.parse(JSON.parse(v)));
+  }
+
+  /** Stores a segment once; returns false when that segment id was already stored. */
+  async addSegment(segment: TranscriptSegment): Promise<boolean> {
+    const valid = TranscriptSegmentSchema.parse(segment);
+    return (await this.redis.hsetnx(keys.segments(valid.meetingId), valid.segmentId, JSON.stringify(valid))) === 1;
+  }
+
+  /** All segments, in meeting-time order (ties: by participant, then sequence). */
+  async segments(meetingId: string): Promise<TranscriptSegment[]> {
+    const all = (await this.redis.hvals(keys.segments(meetingId))).map((v) => TranscriptSegmentSchema.parse(JSON.parse(v)));
+    return all.sort((a, b) => a.startMs - b.startMs || a.participant.identity.localeCompare(b.participant.identity) || a.sequence - b.sequence);
+  }
+
+  async addEvent(meetingId: string, event: MeetingEvent): Promise<void> {
+    await this.redis.rpush(keys.events(meetingId), JSON.stringify(MeetingEventSchema.parse(event)));
+  }
+
+  async events(meetingId: string): Promise<MeetingEvent[]> {
+    return (await this.redis.lrange(keys.events(meetingId), 0, -1)).map((v) => MeetingEventSchema.parse(JSON.parse(v)));
+  }
+
+  /** The meeting currently transcribed in a room, if any. */
+  async currentMeetingOfRoom(room: string): Promise<string | null> {
+    return this.redis.get(keys.room(room));
+  }
+
+  /** Claims a room for a meeting; returns the meeting id that holds it (the existing one if taken). */
+  async claimRoom(room: string, meetingId: string): Promise<string> {
+    const ok = await this.redis.set(keys.room(room), meetingId, 'NX');
+    return ok === 'OK' ? meetingId : ((await this.redis.get(keys.room(room))) ?? meetingId);
+  }
+
+  /** Frees a room, only if it is still held by that meeting. */
+  async releaseRoom(room: string, meetingId: string): Promise<void> {
+    await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+      1,
+      keys.room(room),
+      meetingId,
+    );
+  }
+
+  /** Keeps the meeting's state for as long as its artefacts (retention). */
+  async expireAfter(meetingId: string, seconds: number): Promise<void> {
+    const m = this.redis.multi();
+    for (const key of [keys.info(meetingId), keys.participants(meetingId), keys.segments(meetingId), keys.events(meetingId)]) {
+      m.expire(key, seconds);
+    }
+    await m.exec();
+  }
+
+  /** Right to erasure: removes everything this store holds about a meeting. Returns the keys removed. */
+  async erase(meetingId: string): Promise<number> {
+    const info = await this.get(meetingId);
+    if (info?.room) await this.releaseRoom(info.room, meetingId);
+    return this.redis.del(keys.info(meetingId), keys.participants(meetingId), keys.segments(meetingId), keys.events(meetingId));
+  }
+}
