@@ -1,0 +1,54 @@
+/**
+ * What the agent, the API and the webhook handler put on the queues. Job ids are deterministic, so
+ * the same utterance or the same end event enqueued twice is one job.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { EndReason } from '../../meeting/meeting-events.js';
+import type { MeetingStore } from '../../meeting/meeting-store.js';
+import type { TranscriptSegment } from '../transcript/segment.js';
+import { DeferredSttJobSchema, jobIds, QUEUE, SegmentJobSchema, type DeferredSttJob } from './queue-names.js';
+
+// Completed jobs are kept a day so that their ids keep deduplicating late duplicates
+// (BullMQ forgets an id once the job is removed); failed ones a week, for operators.
+const KEEP = { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } };
+const RETRY = { attempts: 8, backoff: { type: 'exponential', delay: 1000 } };
+
+export class MeetingQueues {
+  readonly segments: Queue;
+  readonly deferredStt: Queue;
+  readonly finalize: Queue;
+
+  constructor(connection: Redis) {
+    this.segments = new Queue(QUEUE.segments, { connection, defaultJobOptions: { ...KEEP, ...RETRY } });
+    this.deferredStt = new Queue(QUEUE.deferredStt, {
+      connection,
+      // Speech-to-text may be down for a while: keep trying for about an hour, then an operator looks.
+      defaultJobOptions: { ...KEEP, attempts: 20, backoff: { type: 'exponential', delay: 2000 } },
+    });
+    this.finalize = new Queue(QUEUE.finalize, { connection, defaultJobOptions: { ...KEEP, ...RETRY } });
+  }
+
+  async addSegment(segment: TranscriptSegment): Promise<void> {
+    const data = SegmentJobSchema.parse(segment);
+    await this.segments.add('segment', data, { jobId: jobIds.segment(data.meetingId, data.segmentId) });
+  }
+
+  async addDeferredStt(job: DeferredSttJob): Promise<void> {
+    const data = DeferredSttJobSchema.parse(job);
+    await this.deferredStt.add('transcribe', data, { jobId: jobIds.deferredStt(data.meetingId, data.segmentId) });
+  }
+
+  /**
+   * Records that the meeting ended and asks for its finalisation. Safe to call from every end
+   * signal (agent, host stop, room_finished): the first reason wins and there is one job.
+   */
+  async endMeeting(store: MeetingStore, meetingId: string, reason: EndReason, segmentCounts?: Record<string, number>): Promise<void> {
+    await store.markEnded(meetingId, reason, segmentCounts);
+    await this.finalize.add('finalize', { meetingId, reason }, { jobId: jobIds.finalize(meetingId) });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.segments.close(), this.deferredStt.close(), this.finalize.close()]);
+  }
+}
