@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what the tests, benchmarks and demo run against, skipping whatever is already there:
+#   - Debian packages: redis-server, ffmpeg, espeak-ng, sox
+#   - livekit-server v1.13.5 and MinIO, built with `go install` into $MEETING_AGENT_TOOLS
+#     (default ~/.cache/meeting-agent/bin), which the project looks in first.
+# Idempotent: a second run does nothing but check.
+set -euo pipefail
+
+TOOLS_DIR="${MEETING_AGENT_TOOLS:-$HOME/.cache/meeting-agent/bin}"
+LIVEKIT_VERSION="v1.13.5"
+mkdir -p "$TOOLS_DIR"
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; exit 1
+  fi
+}
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v sox >/dev/null || missing+=(sox)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages present (redis-server, ffmpeg, espeak-ng, sox)"
+fi
+# A system redis-server may have been started by the package; the project starts its own on a free port.
+
+# --- Go-built servers -------------------------------------------------------
+need_go() {
+  if ! command -v go >/dev/null; then
+    log "Go is needed to build $1 (Go >= 1.26 for livekit-server $LIVEKIT_VERSION); install it and rerun."
+    exit 1
+  fi
+}
+
+livekit_ok() { [ -x "$TOOLS_DIR/server" ] && "$TOOLS_DIR/server" --version 2>/dev/null | grep -q "${LIVEKIT_VERSION#v}"; }
+if livekit_ok; then
+  log "livekit-server $LIVEKIT_VERSION present in $TOOLS_DIR"
+else
+  need_go livekit-server
+  log "building livekit-server $LIVEKIT_VERSION (first time takes several minutes)"
+  GOBIN="$TOOLS_DIR" GOFLAGS=-trimpath go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION"
+  livekit_ok || { log "livekit-server build did not produce $TOOLS_DIR/server"; exit 1; }
+fi
+
+if [ -x "$TOOLS_DIR/minio" ]; then
+  log "minio present in $TOOLS_DIR"
+else
+  need_go minio
+  log "building MinIO (first time takes several minutes)"
+  GOBIN="$TOOLS_DIR" GOFLAGS=-trimpath go install github.com/minio/minio@latest
+fi
+
+log "done"
