@@ -101,8 +101,8 @@ export type TranscriptionEntry = z.infer<typeof TranscriptionEntry>;
 
 /** What to answer for an upload with no audible frame (real Whisper may hallucinate there). */
 export const SilenceEntry = z.discriminatedUnion('provider', [
-  z.object({ id: z.string().min(1), provider: z.literal('openai'), model: z.string(), language: z.string(), response: OpenAiVerboseTranscription }),
-  z.object({ id: z.string().min(1), provider: z.literal('mistral'), model: z.string(), language: z.string(), response: MistralTranscription }),
+  z.object({ id: z.string().min(1), origin: Origin, provider: z.literal('openai'), model: z.string(), language: z.string(), response: OpenAiVerboseTranscription }),
+  z.object({ id: z.string().min(1), origin: Origin, provider: z.literal('mistral'), model: z.string(), language: z.string(), response: MistralTranscription }),
 ]);
 export type SilenceEntry = z.infer<typeof SilenceEntry>;
 
