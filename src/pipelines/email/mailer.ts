@@ -1,0 +1,65 @@
+/**
+ * Sending one message over SMTP (nodemailer, SMTP_URL), and the "sent" marker that makes each
+ * recipient's email go out once even when its job runs again.
+ *
+ * Exactly once, as far as SMTP allows: the marker is set only after the server accepted the
+ * message. If the process dies in the instant between the two, the retried job sends again (the
+ * recipient gets a duplicate rather than nothing: at-least-once at that edge, by choice).
+ */
+import type { Redis } from 'ioredis';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { ComposedEmail } from './compose-email.js';
+
+export interface Mailer {
+  send(to: { address: string; name: string | null }, email: ComposedEmail, headers?: Record<string, string>): Promise<{ messageId: string; accepted: number }>;
+  close(): void;
+}
+
+export function createMailer(smtpUrl: string, from: string): Mailer {
+  const transport: Transporter = nodemailer.createTransport(smtpUrl);
+  return {
+    async send(to, email, headers = {}) {
+      const info = await transport.sendMail({
+        from,
+        to: to.name ? { name: to.name, address: to.address } : to.address,
+        subject: email.subject,
+        text: email.text,
+        html: email.html,
+        headers: { 'Auto-Submitted': 'auto-generated', ...headers },
+      });
+      const accepted = info.accepted ?? [];
+      if (accepted.length === 0) throw new Error(`SMTP server accepted no recipient (${(info.rejected ?? []).length} rejected)`);
+      return { messageId: info.messageId, accepted: accepted.length };
+    },
+    close: () => transport.close(),
+  };
+}
+
+const sentKey = (meetingId: string, recipientKey: string) => `meeting-agent:meeting:${meetingId}:sent:${recipientKey}`;
+
+export class SentMarkers {
+  constructor(
+    private readonly redis: Redis,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  async wasSent(meetingId: string, recipientKey: string): Promise<boolean> {
+    return (await this.redis.exists(sentKey(meetingId, recipientKey))) === 1;
+  }
+
+  async markSent(meetingId: string, recipientKey: string, messageId: string): Promise<void> {
+    await this.redis.set(sentKey(meetingId, recipientKey), messageId, 'EX', this.ttlSeconds);
+  }
+
+  /** Erasure: forget which addresses got the minutes. Returns the number of markers removed. */
+  async erase(meetingId: string): Promise<number> {
+    let removed = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${sentKey(meetingId, '')}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) removed += await this.redis.del(...keys);
+    } while (cursor !== '0');
+    return removed;
+  }
+}
