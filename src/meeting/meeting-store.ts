@@ -50,8 +50,13 @@ const keys = {
   participants: (id: string) => `${PREFIX}:meeting:${id}:participants`,
   segments: (id: string) => `${PREFIX}:meeting:${id}:segments`,
   events: (id: string) => `${PREFIX}:meeting:${id}:events`,
+  /** Per-participant utterance counters, written by the agent (src/agent/sequence-counter.ts). */
+  sequences: (id: string) => `${PREFIX}:meeting:${id}:sequences`,
   room: (room: string) => `${PREFIX}:room:${room}`,
 };
+
+/** Every key that holds something about one meeting (for retention and erasure). */
+const meetingKeys = (id: string) => [keys.info(id), keys.participants(id), keys.segments(id), keys.events(id), keys.sequences(id)];
 
 export type NewMeeting = Pick<MeetingInfo, 'meetingId' | 'room' | 'language' | 'requester' | 'glossary'> &
   Partial<Pick<MeetingInfo, 'extraRecipients' | 'status'>>;
@@ -167,7 +172,7 @@ export class MeetingStore {
   /** Keeps the meeting's state for as long as its artefacts (retention). */
   async expireAfter(meetingId: string, seconds: number): Promise<void> {
     const m = this.redis.multi();
-    for (const key of [keys.info(meetingId), keys.participants(meetingId), keys.segments(meetingId), keys.events(meetingId)]) {
+    for (const key of meetingKeys(meetingId)) {
       m.expire(key, seconds);
     }
     await m.exec();
@@ -177,6 +182,6 @@ export class MeetingStore {
   async erase(meetingId: string): Promise<number> {
     const info = await this.get(meetingId);
     if (info?.room) await this.releaseRoom(info.room, meetingId);
-    return this.redis.del(keys.info(meetingId), keys.participants(meetingId), keys.segments(meetingId), keys.events(meetingId));
+    return this.redis.del(...meetingKeys(meetingId));
   }
 }
