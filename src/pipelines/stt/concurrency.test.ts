@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyLimiter } from './concurrency.js';
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('ConcurrencyLimiter', () => {
+  it('never runs more than the limit at once and serves waiters in arrival order', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const gates = new Map<number, () => void>();
+    const jobs = [0, 1, 2, 3, 4].map((i) =>
+      limiter.run(async () => {
+        started.push(i);
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((r) => gates.set(i, r));
+        running--;
+        return i;
+      }),
+    );
+    await tick();
+    expect(started).toEqual([0, 1]);
+    expect(limiter.waiting).toBe(3);
+    gates.get(1)?.();
+    await tick();
+    expect(started).toEqual([0, 1, 2]);
+    gates.get(0)?.();
+    await tick();
+    expect(started).toEqual([0, 1, 2, 3]);
+    gates.get(2)?.();
+    gates.get(3)?.();
+    await tick();
+    gates.get(4)?.();
+    expect(await Promise.all(jobs)).toEqual([0, 1, 2, 3, 4]);
+    expect(peak).toBe(2);
+    expect(limiter.active).toBe(0);
+  });
+
+  it('releases the slot when the job throws', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    await expect(limiter.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(limiter.run(async () => 'next')).resolves.toBe('next');
+    expect(limiter.active).toBe(0);
+  });
+
+  it('lets an aborted waiter leave the queue without taking a slot', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const release = await limiter.acquire();
+    const controller = new AbortController();
+    const waiting = limiter.acquire(controller.signal);
+    const after = limiter.acquire();
+    controller.abort(new Error('caller gave up'));
+    await expect(waiting).rejects.toThrow('caller gave up');
+    expect(limiter.waiting).toBe(1);
+    release();
+    const releaseAfter = await after;
+    expect(limiter.active).toBe(1);
+    releaseAfter();
+    releaseAfter(); // a second release is harmless
+    expect(limiter.active).toBe(0);
+  });
+
+  it('refuses a limit that is not a positive integer', () => {
+    expect(() => new ConcurrencyLimiter(0)).toThrow(RangeError);
+  });
+});
