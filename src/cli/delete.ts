@@ -1,0 +1,59 @@
+/**
+ * `meeting-agent delete <meetingId>`: erases every artefact of a meeting (right to erasure) and
+ * says what it removed.
+ */
+import { Queue } from 'bullmq';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { loadConfig } from '../config.js';
+import { eraseMeeting } from '../pipelines/erase-meeting.js';
+import { QUEUE } from '../pipelines/queues/queue-names.js';
+import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { MeetingArtifacts } from '../storage/meeting-artifacts.js';
+import { createS3Client } from '../storage/s3-client.js';
+
+const ArgsSchema = z.object({
+  meetingId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a meeting id is 1-100 letters, digits, "-" or "_"'),
+});
+
+export async function main(argv: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new Error('Usage: meeting-agent delete <meetingId>');
+  const parsed = ArgsSchema.safeParse({ meetingId: positionals[0] });
+  if (!parsed.success) throw new Error(`Invalid meeting id: ${parsed.error.issues[0]?.message}`);
+  const { meetingId } = parsed.data;
+  const config = loadConfig('delete');
+  const artifacts = new MeetingArtifacts(createS3Client(config), {
+    bucket: config.S3_BUCKET,
+    prefix: config.S3_PREFIX,
+    retentionDays: config.RETENTION_DAYS,
+    linkExpiryHours: config.LINK_EXPIRY_HOURS,
+  });
+  const connection = config.REDIS_URL ? createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: 3 }) : null;
+  const queues = connection
+    ? {
+        segments: new Queue(QUEUE.segments, { connection }),
+        deferredStt: new Queue(QUEUE.deferredStt, { connection }),
+        finalize: new Queue(QUEUE.finalize, { connection }),
+        email: new Queue(QUEUE.email, { connection }),
+      }
+    : null;
+  try {
+    const report = await eraseMeeting(meetingId, artifacts, connection && queues ? { connection, queues } : null);
+    console.log(`Meeting ${meetingId}:`);
+    console.log(`  ${report.objects.length} object(s) deleted from s3://${config.S3_BUCKET}/${artifacts.meetingPrefix(meetingId)}`);
+    for (const key of report.objects) console.log(`    - ${key}`);
+    if (connection) {
+      console.log(`  ${report.redisKeys} Redis key(s) of meeting state deleted (info, participants, segments, events)`);
+      console.log(`  ${report.sentMarkers} email delivery marker(s) deleted`);
+      console.log(`  ${report.jobs} queue job(s) deleted`);
+      if (report.activeJobs > 0) console.log(`  ${report.activeJobs} job(s) are running now and could not be deleted: run this command again in a minute.`);
+    } else {
+      console.log('  REDIS_URL is not set: the meeting state in Redis (if any) was not touched.');
+    }
+    if (report.objects.length === 0 && report.redisKeys === 0) console.log('  Nothing was stored for this meeting (already erased, expired, or a wrong id).');
+  } finally {
+    if (queues) await Promise.all(Object.values(queues).map((q) => q.close()));
+    connection?.disconnect();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * `meeting-agent pipeline`: runs every pipeline worker (segments, deferred speech-to-text,
+ * finalisation with minutes, email) until SIGTERM/SIGINT, then stops with a deadline.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { loadConfig, type Config } from '../config.js';
+import { createLogger } from '../logging.js';
+import { MeetingStore } from '../meeting/meeting-store.js';
+import { createS3Client } from '../storage/s3-client.js';
+import { installRetentionLifecycle, MeetingArtifacts } from '../storage/meeting-artifacts.js';
+import { createMailer, SentMarkers } from './email/mailer.js';
+import { createMistralChat, mistralChatOptionsFrom } from './minutes/mistral-chat.js';
+import { TokenEstimator } from './minutes/token-estimate.js';
+import { startPipelineWorkers, type PipelineDeps } from './queues/pipeline-workers.js';
+import { createRedisConnection } from './queues/redis-connection.js';
+import { createSpeechToText } from './stt/index.js';
+
+const log = createLogger('pipeline');
+
+const ArgsSchema = z.object({
+  'shutdown-deadline-seconds': z.coerce.number().int().positive().max(3600).default(25),
+});
+
+export function pipelineDeps(config: Config, connection = createRedisConnection(config.REDIS_URL)): PipelineDeps {
+  const s3 = createS3Client(config);
+  const artifacts = new MeetingArtifacts(s3, {
+    bucket: config.S3_BUCKET,
+    prefix: config.S3_PREFIX,
+    retentionDays: config.RETENTION_DAYS,
+    linkExpiryHours: config.LINK_EXPIRY_HOURS,
+  });
+  const mistral = mistralChatOptionsFrom(config);
+  return {
+    connection,
+    store: new MeetingStore(connection),
+    s3,
+    bucket: config.S3_BUCKET,
+    artifacts,
+    stt: createSpeechToText(config),
+    sttConcurrency: config.STT_CONCURRENCY,
+    minutes: { chat: createMistralChat(mistral), model: mistral.model, tokenBudget: config.MINUTES_TOKEN_BUDGET, estimator: new TokenEstimator() },
+    mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
+    sent: new SentMarkers(connection, config.RETENTION_DAYS * 86_400),
+    retentionDays: config.RETENTION_DAYS,
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { 'shutdown-deadline-seconds': { type: 'string' } }, allowPositionals: false });
+  const args = ArgsSchema.parse(values);
+  const config = loadConfig('pipeline');
+  const deps = pipelineDeps(config);
+  try {
+    const rules = await installRetentionLifecycle(deps.s3, config.S3_BUCKET, config.RETENTION_DAYS);
+    log.info({ bucket: config.S3_BUCKET, retentionDays: config.RETENTION_DAYS, rules: rules.length }, 'retention lifecycle rule in place');
+  } catch (e) {
+    // Not fatal (some stores need an administrator for lifecycle rules), but an operator must know.
+    log.error({ bucket: config.S3_BUCKET, err: (e as Error).name }, 'could not install the retention lifecycle rule; artefacts will not expire by themselves');
+  }
+  const pipeline = startPipelineWorkers(deps);
+  log.info({ workers: pipeline.workers.length }, 'pipeline workers started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal, deadlineSeconds: args['shutdown-deadline-seconds'] }, 'shutting down');
+      void pipeline
+        .close(args['shutdown-deadline-seconds'] * 1000)
+        .then((inTime) => {
+          if (!inTime) log.warn({}, 'deadline reached; unfinished jobs will be resumed by another worker');
+        })
+        .finally(() => {
+          deps.mailer.close();
+          deps.connection.disconnect();
+          resolve();
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,20 @@
+/** transcript-segments → MeetingStore. Idempotent: a segment id is stored once (HSETNX). */
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createLogger } from '../../logging.js';
+import type { MeetingStore } from '../../meeting/meeting-store.js';
+import { QUEUE, SegmentJobSchema } from './queue-names.js';
+import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
+
+const log = createLogger('segment-worker');
+
+export async function persistSegment(store: MeetingStore, job: Pick<Job, 'data' | 'id'>): Promise<{ stored: boolean }> {
+  const segment = SegmentJobSchema.parse(job.data);
+  const stored = await store.addSegment(segment);
+  log.debug({ jobId: job.id, meetingId: segment.meetingId, segmentId: segment.segmentId, stored }, 'segment persisted');
+  return { stored };
+}
+
+export function startSegmentWorker(connection: Redis, store: MeetingStore, crash: CrashSafety, concurrency = 16): Worker {
+  return new Worker(QUEUE.segments, (job) => persistSegment(store, job), { connection, concurrency, ...crashSafeOptions(crash) });
+}

@@ -1,0 +1,38 @@
+/**
+ * What every pipeline worker shares: BullMQ options for crash safety and a shutdown with a
+ * deadline (BullMQ's `worker.close()` waits for active jobs forever).
+ *
+ * No lost work: a job's lock expires when its process dies (SIGKILL, OOM, lost machine); another
+ * worker's stalled-job check then puts it back (up to `maxStalledCount` times, then it fails for an
+ * operator to look at). Redis itself must persist (AOF) for queued work to survive a Redis restart;
+ * the connections reconnect forever (redis-connection.ts).
+ */
+import type { Worker, WorkerOptions } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface CrashSafety {
+  /** A job is presumed dead this long after its worker stopped renewing the lock. */
+  lockDurationMs: number;
+  /** How often each worker looks for stalled jobs. */
+  stalledIntervalMs: number;
+  /** A job that stalls more often than this fails (a poison job must not crash workers forever). */
+  maxStalledCount: number;
+}
+
+export const DEFAULT_CRASH_SAFETY: CrashSafety = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, maxStalledCount: 2 };
+
+export function crashSafeOptions(c: CrashSafety): Pick<WorkerOptions, 'lockDuration' | 'stalledInterval' | 'maxStalledCount'> {
+  return { lockDuration: c.lockDurationMs, stalledInterval: c.stalledIntervalMs, maxStalledCount: c.maxStalledCount };
+}
+
+/**
+ * Stops taking jobs, lets active ones finish until the deadline, then closes by force: the jobs
+ * still running keep their data in Redis and are picked up again by the stalled-job check.
+ * Returns true when everything finished in time.
+ */
+export async function closeWorkers(workers: readonly Worker[], deadlineMs: number): Promise<boolean> {
+  const graceful = Promise.all(workers.map((w) => w.close())).then(() => true);
+  const inTime = await Promise.race([graceful, sleep(deadlineMs).then(() => false)]);
+  if (!inTime) await Promise.all(workers.map((w) => w.close(true)));
+  return inTime;
+}
