@@ -1,0 +1,280 @@
+/**
+ * The HTTP control plane (Fastify): the routes, who may call them, and the plumbing every request
+ * goes through (request id, JSON errors, rate limits, metrics). Each dependency is passed in, so
+ * tests run it against the real LiveKit, Redis and S3 with their own settings.
+ */
+import { randomUUID } from 'node:crypto';
+import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Logger } from '../logging.js';
+import type { MeetingInfo, MeetingStore } from '../meeting/meeting-store.js';
+import { httpDuration, httpRequests, registry } from '../metrics.js';
+import type { MeetingQueues } from '../pipelines/queues/producers.js';
+import type { MeetingArtifacts } from './artifacts.js';
+import { Authenticator, callerKey, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
+import { ClusterMetrics } from './cluster-metrics.js';
+import { ApiError, validate } from './errors.js';
+import type { LiveKitControl } from './livekit-control.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { RateLimiter, type BucketOptions } from './rate-limit.js';
+import { MeetingParamsSchema, RoomParamsSchema, StartTranscriptionBodySchema } from './schemas.js';
+import type { CachedSttProbe } from './stt-probe.js';
+import { Transcriptions } from './transcriptions.js';
+import { WebhookHandler, type WebhookOptions } from './webhooks.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body exactly as received (webhook signatures are over these bytes). */
+    rawBody?: string;
+  }
+}
+
+export interface RateLimits {
+  /** Per service key. */
+  service: BucketOptions;
+  /** Per host (room + identity). */
+  host: BucketOptions;
+  /** Per client address, counting only failed authentications (guessing keys or tokens). */
+  failedAuth: BucketOptions;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  service: { capacity: 300, refillPerSecond: 50 },
+  host: { capacity: 30, refillPerSecond: 1 },
+  failedAuth: { capacity: 20, refillPerSecond: 0.5 },
+};
+
+export interface ApiDeps {
+  config: Pick<Config, 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'API_SERVICE_KEYS' | 'STT_LANGUAGE'>;
+  redis: Redis;
+  store: MeetingStore;
+  queues: MeetingQueues;
+  livekit: LiveKitControl;
+  stt: CachedSttProbe;
+  artifacts: MeetingArtifacts;
+  /** Named readiness checks (Redis, S3, LiveKit); each must answer within `readyTimeoutMs`. */
+  readiness: Record<string, () => Promise<unknown>>;
+  logger: Logger;
+  rateLimits?: Partial<RateLimits>;
+  stopGraceMs?: number;
+  readyTimeoutMs?: number;
+  webhook?: WebhookOptions;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const BODY_LIMIT = 256 * 1024;
+
+export function buildApi(deps: ApiDeps) {
+  const app = fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 300 },
+    // Requests the router itself refuses (undecodable URL) get the same JSON errors as the rest.
+    frameworkErrors: (err, _req, reply) => {
+      void (reply as FastifyReply).code(400).send({ error: 'invalid_url', message: `The URL could not be decoded (${err.code}).` });
+    },
+    // A caller's request id is reused (to follow a request across services) if it is a plain token.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+
+  const transcriptions = new Transcriptions({
+    redis: deps.redis,
+    store: deps.store,
+    queues: deps.queues,
+    livekit: deps.livekit,
+    stt: deps.stt,
+    artifacts: deps.artifacts,
+    defaultLanguage: deps.config.STT_LANGUAGE,
+    // The agent awaits in-flight speech-to-text for up to 20 s when told to stop (src/agent/README.md).
+    stopGraceMs: deps.stopGraceMs ?? 30_000,
+    logger: deps.logger.child({ component: 'transcriptions' }),
+  });
+  const webhooks = new WebhookHandler(
+    deps.config.LIVEKIT_API_KEY,
+    deps.config.LIVEKIT_API_SECRET,
+    deps.redis,
+    transcriptions,
+    deps.logger.child({ component: 'webhooks' }),
+    deps.webhook,
+  );
+  const cluster = new ClusterMetrics(deps.redis, deps.store);
+  const authenticator = new Authenticator(deps.config.LIVEKIT_API_KEY, deps.config.LIVEKIT_API_SECRET, deps.config.API_SERVICE_KEYS);
+  const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
+  const limiters = { service: new RateLimiter(limits.service), host: new RateLimiter(limits.host), failedAuth: new RateLimiter(limits.failedAuth) };
+
+  // --- Plumbing ---------------------------------------------------------------------------------
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'application/webhook+json'], { parseAs: 'string' }, (req, body, done) => {
+    const raw = body as string;
+    req.rawBody = raw;
+    if (raw.trim() === '') return done(null, undefined);
+    try {
+      // Keys that could reach an object's prototype are dropped, whatever later code does with it.
+      done(null, JSON.parse(raw, (k, v: unknown) => (k === '__proto__' || k === 'constructor' ? undefined : v)));
+    } catch {
+      done(new ApiError(400, 'invalid_json', 'The body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: 'not_found', message: `No route ${req.method} ${req.url.split('?')[0]}.` });
+  });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (err instanceof ApiError) {
+      if (err.statusCode >= 500) req.log.warn({ code: err.code }, 'request refused');
+      return reply.code(err.statusCode).headers(err.headers).send(err.body());
+    }
+    const e = err as { statusCode?: number; code?: string; message?: string; name?: string };
+    // Fastify's own client errors (body too large, unsupported media type, bad headers...).
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send({ error: (e.code ?? 'bad_request').toLowerCase(), message: e.message ?? 'Bad request.' });
+    }
+    req.log.error({ err: { name: e.name, code: e.code, message: e.message?.slice(0, 300) } }, 'request failed');
+    return reply.code(500).send({ error: 'internal_error', message: 'Something went wrong on our side; the request id identifies it in our logs.' });
+  });
+
+  app.addHook('onClose', async () => {
+    await transcriptions.close();
+    await cluster.close();
+  });
+
+  /** Authenticates and rate-limits a /v1 request (failed attempts are limited per client address). */
+  async function callerOf(req: FastifyRequest): Promise<Caller> {
+    const ip = req.ip;
+    if (!limiters.failedAuth.has(`ip:${ip}`)) throw rateLimited(limiters.failedAuth.take(`ip:${ip}`));
+    let caller: Caller;
+    try {
+      caller = await authenticator.authenticate(req.headers.authorization);
+    } catch (e) {
+      limiters.failedAuth.take(`ip:${ip}`);
+      throw e;
+    }
+    const wait = (caller.kind === 'service' ? limiters.service : limiters.host).take(callerKey(caller));
+    if (wait > 0) throw rateLimited(wait);
+    req.log = req.log.child({ caller: caller.kind === 'service' ? caller.id : 'host' });
+    return caller;
+  }
+
+  function authorizeMeeting(caller: Caller, info: MeetingInfo | null, id: string): void {
+    if (caller.kind === 'service') return;
+    // For hosts, another room's meeting is "not found": ids are not an oracle across rooms.
+    if (!info || info.room !== caller.room) throw new ApiError(404, 'meeting_not_found', `No meeting ${id} in your room.`);
+    if (!caller.roomAdmin) throw new ApiError(403, 'not_room_admin', 'Only a host (a token with roomAdmin) may read or erase a meeting.');
+  }
+
+  // --- Transcription of a room ------------------------------------------------------------------
+
+  app.post('/v1/rooms/:room/transcription', async (req, reply) => {
+    const caller = await callerOf(req);
+    const { room } = validate(RoomParamsSchema, req.params, 'params');
+    const body = validate(StartTranscriptionBodySchema, req.body === undefined ? {} : req.body, 'body');
+    requireRoomAdmin(caller, room);
+    const { created, view } = await transcriptions.start(room, caller, body);
+    return reply.code(created ? 201 : 200).send(view);
+  });
+
+  app.get('/v1/rooms/:room/transcription', async (req, reply) => {
+    const caller = await callerOf(req);
+    const { room } = validate(RoomParamsSchema, req.params, 'params');
+    requireRoomMember(caller, room);
+    return reply.send(await transcriptions.state(room));
+  });
+
+  app.delete('/v1/rooms/:room/transcription', async (req, reply) => {
+    const caller = await callerOf(req);
+    const { room } = validate(RoomParamsSchema, req.params, 'params');
+    requireRoomAdmin(caller, room);
+    const { stopped, view } = await transcriptions.stop(room);
+    return reply.code(stopped ? 202 : 200).send(view);
+  });
+
+  // --- Meetings ---------------------------------------------------------------------------------
+
+  app.get('/v1/meetings/:id', async (req, reply) => {
+    const caller = await callerOf(req);
+    const { id } = validate(MeetingParamsSchema, req.params, 'params');
+    const info = await deps.store.get(id);
+    authorizeMeeting(caller, info, id);
+    if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
+    return reply.send(await transcriptions.meetingView(info));
+  });
+
+  app.delete('/v1/meetings/:id', async (req, reply) => {
+    const caller = await callerOf(req);
+    const { id } = validate(MeetingParamsSchema, req.params, 'params');
+    const info = await deps.store.get(id);
+    authorizeMeeting(caller, info, id);
+    await transcriptions.erase(id, info);
+    return reply.code(204).send();
+  });
+
+  // --- LiveKit webhooks -------------------------------------------------------------------------
+
+  app.post('/v1/livekit/webhook', async (req, reply) => {
+    const result = await webhooks.handle(req.rawBody ?? '', req.headers.authorization);
+    return reply.send({ ok: true, action: result.action });
+  });
+
+  // --- Operations -------------------------------------------------------------------------------
+
+  app.get('/healthz', async (_req, reply) => reply.send({ ok: true }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const timeout = deps.readyTimeoutMs ?? 2_000;
+    const results = await Promise.all(
+      Object.entries(deps.readiness).map(async ([name, check]) => [name, await withTimeout(check, timeout)] as const),
+    );
+    const checks = Object.fromEntries(results);
+    const ready = results.every(([, r]) => r === 'ok');
+    return reply.code(ready ? 200 : 503).send({ ready, checks });
+  });
+
+  app.get('/metrics', async (req, reply) => {
+    // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
+    await cluster.refresh().catch((e: unknown) => req.log.warn({ err: { message: (e as Error).message?.slice(0, 200) } }, 'cluster metrics unavailable'));
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+
+  const openapi = buildOpenApiDocument();
+  app.get('/openapi.json', async (_req, reply) => reply.send(openapi));
+
+  return app;
+}
+
+function rateLimited(retryAfterSeconds: number): ApiError {
+  return new ApiError(429, 'rate_limited', `Too many requests; retry in ${retryAfterSeconds} s.`, undefined, { 'retry-after': String(retryAfterSeconds) });
+}
+
+async function withTimeout(check: () => Promise<unknown>, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+    return 'ok';
+  } catch (e) {
+    const err = e as Error & { code?: string; name?: string };
+    // Name and code only: messages may carry endpoints or credentials in URLs.
+    return `unreachable: ${err.code ?? (err.message?.startsWith('no answer within') ? err.message : err.name)}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * Start, stop and read a room's transcription; read and erase a meeting. The meeting store (Redis)
+ * is the shared truth: the API creates the meeting and claims the room before dispatching, so two
+ * concurrent starts end up with one meeting and one agent.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { clearStop, requestStop } from '../agent/stop-signal.js';
+import type { Logger } from '../logging.js';
+import type { MeetingInfo, MeetingStore } from '../meeting/meeting-store.js';
+import { transcriptionStarts, transcriptionStops } from '../metrics.js';
+import type { MeetingQueues } from '../pipelines/queues/producers.js';
+import type { MeetingArtifacts } from './artifacts.js';
+import type { Caller } from './auth.js';
+import { ApiError } from './errors.js';
+import type { LiveKitControl } from './livekit-control.js';
+import type { MeetingView, RoomTranscription, StartTranscriptionBody, TranscriptionState } from './schemas.js';
+import type { CachedSttProbe } from './stt-probe.js';
+
+// The API's own bookkeeping, beside the meeting store's keys.
+const KEY_TTL_SECONDS = 7 * 24 * 3600;
+const apiKeys = {
+  /** Hash: dispatchId, roomSid of the room instance the meeting was started in. */
+  meeting: (meetingId: string) => `meeting-agent:api:meeting:${meetingId}`,
+  /** The last meeting started in a room, so its state stays readable once the agent has let go. */
+  lastMeeting: (room: string) => `meeting-agent:api:last-meeting:${room}`,
+};
+
+export interface TranscriptionsDeps {
+  redis: Redis;
+  store: MeetingStore;
+  queues: MeetingQueues;
+  livekit: LiveKitControl;
+  stt: CachedSttProbe;
+  artifacts: MeetingArtifacts;
+  defaultLanguage: string;
+  /** Time the agent gets to finish on its own after a stop before it is removed from the room. */
+  stopGraceMs: number;
+  logger: Logger;
+}
+
+/** The state a user sees, derived from the store's status and whether the meeting has ended. */
+export function stateOf(info: MeetingInfo): Exclude<TranscriptionState, 'idle'> {
+  if (info.status === 'failed' || info.status === 'done' || info.status === 'finalising') return info.status;
+  return info.endedAt ? 'finalising' : info.status;
+}
+
+const isLive = (info: MeetingInfo) => stateOf(info) === 'starting' || stateOf(info) === 'active';
+
+export function roomView(room: string, info: MeetingInfo | null): RoomTranscription {
+  if (!info) return { room, state: 'idle', meetingId: null, language: null, createdAt: null, startedAt: null, endedAt: null, endReason: null };
+  return {
+    room,
+    state: stateOf(info),
+    meetingId: info.meetingId,
+    language: info.language,
+    createdAt: info.createdAt,
+    startedAt: info.startedAt,
+    endedAt: info.endedAt,
+    endReason: info.endReason,
+  };
+}
+
+export class Transcriptions {
+  readonly #pendingRemovals = new Map<string, { timer: NodeJS.Timeout; run: () => Promise<void> }>();
+
+  constructor(private readonly d: TranscriptionsDeps) {}
+
+  /** The room's current meeting, else the last one started here (ended), else null. */
+  async meetingOfRoom(room: string): Promise<MeetingInfo | null> {
+    const current = await this.d.store.currentMeetingOfRoom(room);
+    const currentInfo = current ? await this.d.store.get(current) : null;
+    if (currentInfo) return currentInfo;
+    const last = await this.d.redis.get(apiKeys.lastMeeting(room));
+    const lastInfo = last ? await this.d.store.get(last) : null;
+    return lastInfo?.room === room ? lastInfo : null;
+  }
+
+  async state(room: string): Promise<RoomTranscription> {
+    return roomView(room, await this.meetingOfRoom(room));
+  }
+
+  async start(room: string, caller: Caller, body: StartTranscriptionBody): Promise<{ created: boolean; view: RoomTranscription }> {
+    const { requester, extraRecipients } = this.#recipients(caller, body);
+
+    const existing = await this.meetingOfRoom(room);
+    if (existing && isLive(existing)) {
+      transcriptionStarts.inc({ outcome: 'already_running' });
+      return { created: false, view: roomView(room, existing) };
+    }
+
+    const probe = await this.d.stt.check();
+    if (!probe.ok) {
+      transcriptionStarts.inc({ outcome: 'stt_unavailable' });
+      this.d.logger.warn({ detail: probe.detail }, 'speech-to-text probe failed; start refused');
+      throw new ApiError(503, 'stt_unavailable', `Transcription cannot start: ${probe.reason}. No agent was sent.`, undefined, { 'retry-after': '30' });
+    }
+
+    let roomSid: string | null;
+    try {
+      roomSid = await this.d.livekit.roomSid(room);
+    } catch {
+      throw new ApiError(503, 'livekit_unavailable', 'The LiveKit server did not answer; no agent was sent.', undefined, { 'retry-after': '10' });
+    }
+    if (!roomSid) {
+      transcriptionStarts.inc({ outcome: 'room_not_found' });
+      throw new ApiError(404, 'room_not_found', 'There is no open room with this name; start the transcription once the meeting has begun.');
+    }
+
+    // Created before the room is claimed, so whoever sees the claim can read the meeting.
+    const meetingId = randomUUID();
+    const info = await this.d.store.create({
+      meetingId,
+      room,
+      language: body.language ?? this.d.defaultLanguage,
+      requester,
+      glossary: body.glossary ?? [],
+      extraRecipients,
+      status: 'starting',
+    });
+    const held = await this.#claimRoom(room, meetingId);
+    if (held !== meetingId) {
+      // Another start won the race: ours was never dispatched, drop it and answer with theirs.
+      await this.d.store.erase(meetingId);
+      transcriptionStarts.inc({ outcome: 'already_running' });
+      return { created: false, view: roomView(room, await this.d.store.get(held)) };
+    }
+    await this.d.redis
+      .multi()
+      .hset(apiKeys.meeting(meetingId), 'roomSid', roomSid)
+      .expire(apiKeys.meeting(meetingId), KEY_TTL_SECONDS)
+      .set(apiKeys.lastMeeting(room), meetingId, 'EX', KEY_TTL_SECONDS)
+      .exec();
+
+    try {
+      const dispatchId = await this.d.livekit.dispatch(room, {
+        meetingId,
+        language: info.language,
+        requester,
+        glossary: info.glossary,
+      });
+      await this.d.redis.hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId);
+      this.d.logger.info({ meetingId, dispatchId, caller: caller.kind }, 'agent dispatched');
+    } catch (e) {
+      this.d.logger.error({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'dispatch failed');
+      await this.d.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: 'the agent could not be dispatched' }));
+      await this.d.store.releaseRoom(room, meetingId);
+      transcriptionStarts.inc({ outcome: 'dispatch_failed' });
+      throw new ApiError(502, 'dispatch_failed', 'LiveKit refused to dispatch the agent; the transcription did not start.');
+    }
+    transcriptionStarts.inc({ outcome: 'dispatched' });
+    return { created: true, view: roomView(room, info) };
+  }
+
+  /**
+   * Stop: the agent is told at once (Redis stop signal), the meeting is marked ended and queued for
+   * finalisation; after a grace period (the agent finishing its last utterances) its dispatch is
+   * deleted and, if it is still in the room, it is removed, so it leaves even if it missed the signal.
+   */
+  async stop(room: string): Promise<{ stopped: boolean; view: RoomTranscription }> {
+    const info = await this.meetingOfRoom(room);
+    if (!info) throw new ApiError(404, 'not_transcribing', 'No transcription was started in this room.');
+    if (!isLive(info)) return { stopped: false, view: roomView(room, info) };
+
+    const meetingId = info.meetingId;
+    await requestStop(this.d.redis, meetingId);
+    await this.d.queues.endMeeting(this.d.store, meetingId, 'host_stop');
+    transcriptionStops.inc();
+    // An agent that has not joined yet has nothing to finish: cancel its dispatch right away.
+    this.#scheduleRemoval(room, meetingId, info.startedAt ? this.d.stopGraceMs : 0);
+    this.d.logger.info({ meetingId }, 'transcription stopped by request');
+    return { stopped: true, view: roomView(room, await this.d.store.get(meetingId)) };
+  }
+
+  /** Handles an end signal from LiveKit (room finished, agent left); false when nothing was running. */
+  async endFromLiveKit(meetingId: string, reason: 'room_finished' | 'agent_left', roomSid: string | null): Promise<boolean> {
+    const info = await this.d.store.get(meetingId);
+    if (!info || info.endedAt || !isLive(info)) return false;
+    if (roomSid) {
+      // A room name can be reused: an old room instance's end must not end a newer meeting.
+      const startedIn = await this.d.redis.hget(apiKeys.meeting(meetingId), 'roomSid');
+      if (startedIn && startedIn !== roomSid) return false;
+    }
+    await this.d.queues.endMeeting(this.d.store, meetingId, reason);
+    if (info.room) {
+      if (reason === 'room_finished') await this.d.store.releaseRoom(info.room, meetingId);
+      else this.#scheduleRemoval(info.room, meetingId, 0);
+    }
+    return true;
+  }
+
+  /** Meetings a room_finished may concern: the one holding the room and the last one started there. */
+  async meetingIdsOfRoom(room: string): Promise<string[]> {
+    const ids = [await this.d.store.currentMeetingOfRoom(room), await this.d.redis.get(apiKeys.lastMeeting(room))];
+    return [...new Set(ids.filter((x): x is string => !!x))];
+  }
+
+  async meetingView(info: MeetingInfo): Promise<MeetingView> {
+    const state = stateOf(info);
+    return {
+      meetingId: info.meetingId,
+      room: info.room,
+      state,
+      language: info.language,
+      createdAt: info.createdAt,
+      startedAt: info.startedAt,
+      endedAt: info.endedAt,
+      endReason: info.endReason,
+      failure: info.failure,
+      artifacts: state === 'done' ? await this.d.artifacts.links(info.meetingId) : [],
+    };
+  }
+
+  /**
+   * Right to erasure: S3 folder, meeting store, the jobs that carry its transcript or addresses
+   * (src/pipelines/erase-meeting.ts), and the API's and the agent's keys. A meeting still running or being finalised is refused (its writers would recreate
+   * what was erased); a meeting the store no longer knows is erased from S3 if anything is there.
+   */
+  async erase(meetingId: string, info: MeetingInfo | null): Promise<{ objects: number }> {
+    if (info && (isLive(info) || stateOf(info) === 'finalising')) {
+      throw new ApiError(409, 'meeting_in_progress', 'The meeting is still being transcribed or finalised; stop it and erase it once it is done or failed.');
+    }
+    const { objects, activeJobs } = await this.d.artifacts.erase(meetingId);
+    await clearStop(this.d.redis, meetingId);
+    // The agent's per-speaker sequence counters (src/agent/README.md, "Redis keys owned here").
+    await this.d.redis.del(apiKeys.meeting(meetingId), `meeting-agent:meeting:${meetingId}:sequences`);
+    if (info?.room) {
+      await this.d.redis.eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        1,
+        apiKeys.lastMeeting(info.room),
+        meetingId,
+      );
+    }
+    if (!info && objects === 0) throw new ApiError(404, 'meeting_not_found', 'No meeting with this id.');
+    this.d.logger.info({ meetingId, objects, activeJobs }, 'meeting erased');
+    if (activeJobs > 0) {
+      throw new ApiError(409, 'erasure_incomplete', `Everything else was erased, but ${activeJobs} job(s) of this meeting are running now; call DELETE again once they have ended.`);
+    }
+    return { objects };
+  }
+
+  /** Runs the pending agent removals now (shutdown: the process will not be there to run them). */
+  async close(): Promise<void> {
+    const pending = [...this.#pendingRemovals.values()];
+    this.#pendingRemovals.clear();
+    for (const p of pending) clearTimeout(p.timer);
+    await Promise.allSettled(pending.map((p) => p.run()));
+  }
+
+  #recipients(caller: Caller, body: StartTranscriptionBody): { requester: MeetingInfo['requester']; extraRecipients: string[] } {
+    const recipients = [...new Set((body.recipients ?? []).map((r) => r.toLowerCase()))];
+    if (caller.kind === 'service') {
+      const r = body.requester;
+      return { requester: r ? { identity: r.identity ?? null, email: r.email ?? null } : null, extraRecipients: recipients };
+    }
+    if (body.requester) throw new ApiError(403, 'requester_not_allowed', 'A host is the requester; only a service key may start on behalf of someone.');
+    const own = caller.email?.toLowerCase() ?? null;
+    const others = recipients.filter((r) => r !== own);
+    if (others.length > 0) {
+      throw new ApiError(403, 'recipients_not_allowed', 'A host may only add their own address as a recipient; the participants receive the minutes anyway.');
+    }
+    // The host's own address comes from their signed token (attribute `email`), as the requester.
+    return { requester: { identity: caller.identity, email: caller.email }, extraRecipients: [] };
+  }
+
+  /** Claims the room; a claim left by a meeting that is over is taken over. */
+  async #claimRoom(room: string, meetingId: string): Promise<string> {
+    const held = await this.d.store.claimRoom(room, meetingId);
+    if (held === meetingId) return held;
+    const other = await this.d.store.get(held);
+    if (other && isLive(other)) return held;
+    await this.d.store.releaseRoom(room, held);
+    return this.d.store.claimRoom(room, meetingId);
+  }
+
+  #scheduleRemoval(room: string, meetingId: string, delayMs: number): void {
+    if (this.#pendingRemovals.has(meetingId)) return;
+    const run = async () => {
+      this.#pendingRemovals.delete(meetingId);
+      try {
+        const dispatchId = await this.d.redis.hget(apiKeys.meeting(meetingId), 'dispatchId');
+        const removed = await this.d.livekit.removeAgent(room, meetingId, dispatchId);
+        await this.d.store.releaseRoom(room, meetingId);
+        this.d.logger.info({ meetingId, ...removed }, 'agent dispatch cleared');
+      } catch (e) {
+        this.d.logger.warn({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'could not clear the agent dispatch');
+      }
+    };
+    const timer = setTimeout(() => void run(), delayMs);
+    timer.unref();
+    this.#pendingRemovals.set(meetingId, { timer, run });
+  }
+}
