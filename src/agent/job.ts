@@ -1,0 +1,18 @@
+/**
+ * The job a worker runs in a process of its own for each dispatch: one meeting in one room.
+ * Loaded by @livekit/agents' job process (default export); `prewarm` loads the VAD model once per
+ * process, before any dispatch arrives.
+ */
+import { AutoSubscribe, defineAgent, type JobContext, type JobProcess, type VAD } from '@livekit/agents';
+import * as silero from '@livekit/agents-plugin-silero';
+import { runMeetingJob } from './meeting-job.js';
+
+export default defineAgent({
+  prewarm: async (proc: JobProcess) => {
+    proc.userData.vad = await silero.VAD.load();
+  },
+  entry: async (ctx: JobContext) => {
+    const vad = (ctx.proc.userData.vad as VAD | undefined) ?? (await silero.VAD.load());
+    await runMeetingJob(ctx, vad, () => ctx.connect(undefined, AutoSubscribe.SUBSCRIBE_NONE));
+  },
+});

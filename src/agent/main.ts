@@ -1,0 +1,69 @@
+/**
+ * `meeting-agent worker`: registers with LiveKit under AGENT_NAME and transcribes the rooms it is
+ * explicitly dispatched to (no automatic dispatch). Each dispatch runs in a job process of its own
+ * (@livekit/agents 1.9 has only a process executor), so one crashing room never takes others down.
+ */
+import { AgentServer, initializeLogger, ServerOptions, WorkerPermissions } from '@livekit/agents';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../config.js';
+import { createLogger } from '../logging.js';
+import { createWorkerLoad } from './worker-load.js';
+
+/** Settings for a small machine (2 cores): see src/agent/README.md. */
+export const WORKER_LOAD = {
+  /** Refuse new rooms above this share of the cores used by the worker and its rooms (see worker-load.ts). */
+  loadThreshold: 0.75,
+  /** One warm job process (VAD model loaded) waits for the next dispatch: joins in about a second. */
+  numIdleProcesses: 1,
+  /** A job process above this is reported in the logs (the worker's processes share the machine). */
+  jobMemoryWarnMB: 400,
+} as const;
+
+export function jobModulePath(): string {
+  const self = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`./job${extname(self)}`, import.meta.url));
+}
+
+export function createAgentServer(config: Config, overrides: Partial<ConstructorParameters<typeof ServerOptions>[0]> = {}): AgentServer {
+  return new AgentServer(
+    new ServerOptions({
+      agent: jobModulePath(),
+      agentName: config.AGENT_NAME,
+      wsURL: config.LIVEKIT_URL,
+      apiKey: config.LIVEKIT_API_KEY,
+      apiSecret: config.LIVEKIT_API_SECRET,
+      ...WORKER_LOAD,
+      loadFunc: createWorkerLoad(),
+      // Subscribe and send data (captions, chat, attributes); never publish media.
+      permissions: new WorkerPermissions(false, true, true, true, [], false),
+      logLevel: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL,
+      ...overrides,
+    }),
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('Usage: meeting-agent worker\n\nJoins LiveKit rooms when dispatched (agent name AGENT_NAME) and transcribes them live.\n');
+    return;
+  }
+  const config = loadConfig('worker');
+  initializeLogger({ pretty: false, level: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL });
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  const server = createAgentServer(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining: finishing the rooms in progress');
+    void server
+      .drain()
+      .catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'drain timed out'))
+      .finally(() => void server.close());
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  logger.info({ agentName: config.AGENT_NAME }, 'worker starting');
+  await server.run();
+}

@@ -1,0 +1,169 @@
+/**
+ * Wires one dispatch to its meeting: parse the dispatch metadata, create or continue the meeting in
+ * the store, claim the room, join, transcribe, and end exactly once whatever stops it (stop request,
+ * removal from the room, last human gone, maximum duration, job shutdown).
+ */
+import type { JobContext, VAD } from '@livekit/agents';
+import { loadConfig, type Config } from '../config.js';
+import { createLogger, type Logger } from '../logging.js';
+import { MeetingStore, type MeetingInfo } from '../meeting/meeting-store.js';
+import { MeetingQueues } from '../pipelines/queues/producers.js';
+import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { createSpeechToText } from '../pipelines/stt/index.js';
+import { createS3Client } from '../storage/s3-client.js';
+import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from './dispatch-metadata.js';
+import { CAPTION_TOPIC, MeetingTranscriber } from './meeting-transcriber.js';
+import { SequenceCounter } from './sequence-counter.js';
+import { watchStop } from './stop-signal.js';
+import { errorSummary, UtteranceProcessor, type Utterance } from './utterance-processor.js';
+
+export async function runMeetingJob(ctx: JobContext, vad: VAD, connect: () => Promise<void>): Promise<void> {
+  const config = loadConfig('worker');
+  const logger = createLogger('agent', config.LOG_LEVEL).child({ jobId: ctx.job.id });
+  let metadata: DispatchMetadata;
+  try {
+    metadata = parseDispatchMetadata(ctx.job.metadata);
+  } catch (e) {
+    logger.error({ err: errorSummary(e) }, 'dispatch refused');
+    ctx.shutdown('invalid dispatch metadata');
+    return;
+  }
+  const room = ctx.job.room?.name ?? ctx.room.name ?? '';
+  const meetingId = meetingIdFor(metadata, ctx.job.dispatchId);
+  const log = logger.child({ meetingId });
+
+  const redis = createRedisConnection(config.REDIS_URL);
+  const subscriber = createRedisConnection(config.REDIS_URL);
+  const store = new MeetingStore(redis);
+  const queues = new MeetingQueues(redis);
+  let stopWatch: (() => Promise<void>) | undefined;
+  const cleanup = async () => {
+    await stopWatch?.().catch(() => undefined);
+    await queues.close().catch(() => undefined);
+    redis.disconnect();
+    subscriber.disconnect();
+  };
+
+  try {
+    const held = await claimRoom(store, room, meetingId);
+    if (held !== meetingId) {
+      log.warn({ heldBy: held }, 'the room is already transcribed for another meeting; leaving');
+      await cleanup();
+      ctx.shutdown('room already transcribed');
+      return;
+    }
+    const created = await store.create({
+      meetingId,
+      room,
+      language: metadata.language ?? config.STT_LANGUAGE,
+      requester: metadata.requester ? { identity: metadata.requester.identity ?? null, email: metadata.requester.email ?? null } : null,
+      glossary: metadata.glossary ?? [],
+    });
+    if (created.endedAt) {
+      log.warn('this meeting has already ended; leaving');
+      await cleanup();
+      ctx.shutdown('meeting already ended');
+      return;
+    }
+
+    await connect();
+    const info = await store.update(meetingId, (m) => ({ ...m, status: 'active', room: m.room ?? room, startedAt: m.startedAt ?? new Date().toISOString() }));
+    await transcribe(ctx, { config, log, vad, store, queues, redis, subscriber, info, meetingId, room, setStopWatch: (w) => (stopWatch = w), cleanup });
+  } catch (e) {
+    log.error({ err: errorSummary(e) }, 'could not start transcribing');
+    await cleanup();
+    ctx.shutdown('start failed');
+  }
+}
+
+/** Claims the room for this meeting; a claim left by an ended meeting is taken over. */
+async function claimRoom(store: MeetingStore, room: string, meetingId: string): Promise<string> {
+  const held = await store.claimRoom(room, meetingId);
+  if (held === meetingId) return held;
+  const other = await store.get(held);
+  if (other && !other.endedAt) return held;
+  await store.releaseRoom(room, held);
+  return store.claimRoom(room, meetingId);
+}
+
+interface TranscribeDeps {
+  config: Config;
+  log: Logger;
+  vad: VAD;
+  store: MeetingStore;
+  queues: MeetingQueues;
+  redis: ReturnType<typeof createRedisConnection>;
+  subscriber: ReturnType<typeof createRedisConnection>;
+  info: MeetingInfo;
+  meetingId: string;
+  room: string;
+  setStopWatch: (w: () => Promise<void>) => void;
+  cleanup: () => Promise<void>;
+}
+
+async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
+  const { config, log, info, meetingId } = d;
+  const lkRoom = ctx.room;
+  const startedAtMs = Date.parse(info.startedAt ?? new Date().toISOString());
+  const clockZero = { wallMs: startedAtMs, perf: performance.now() - (Date.now() - startedAtMs) };
+  const prompt = promptFromGlossary(info.glossary);
+
+  const processor = new UtteranceProcessor({
+    meetingId,
+    language: info.language,
+    ...(prompt ? { prompt } : {}),
+    stt: createSpeechToText(config, { logger: log }),
+    queues: d.queues,
+    s3: createS3Client(config),
+    bucket: config.S3_BUCKET,
+    prefix: config.S3_PREFIX,
+    liveDeadlineMs: config.STT_TIMEOUT_MS,
+    logger: log,
+    captions: (u, text) => sendCaption(lkRoom, u, text),
+  });
+
+  const transcriber = new MeetingTranscriber({
+    room: lkRoom,
+    meetingId,
+    language: info.language,
+    clockZero,
+    vad: d.vad,
+    processor,
+    sequences: new SequenceCounter(d.redis, meetingId),
+    store: d.store,
+    queues: d.queues,
+    maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
+    maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
+    logger: log,
+    onEnded: (reason) => {
+      void d.store
+        .releaseRoom(d.room, meetingId)
+        .catch(() => undefined)
+        .then(d.cleanup)
+        .finally(() => ctx.shutdown(`meeting ended: ${reason}`));
+    },
+  });
+  // The job process may be told to shut down (dispatch deleted, worker stopping) or lose the room:
+  // finish the meeting before the process exits.
+  ctx.addShutdownCallback(async () => {
+    await transcriber.end(transcriber.endReason ?? 'agent_left').catch((e: unknown) => log.error({ err: errorSummary(e) }, 'ending failed'));
+  });
+  d.setStopWatch(await watchStop(d.redis, d.subscriber, meetingId, () => void transcriber.end('host_stop')));
+  await transcriber.start();
+}
+
+async function sendCaption(room: JobContext['room'], u: Utterance, text: string): Promise<void> {
+  const local = room.localParticipant;
+  if (!local || !room.isConnected) return;
+  const writer = await local.streamText({
+    topic: CAPTION_TOPIC,
+    senderIdentity: u.participant.identity,
+    attributes: {
+      'lk.transcribed_track_id': u.trackSid ?? '',
+      'lk.segment_id': u.segmentId,
+      'lk.transcription_final': 'true',
+    },
+  });
+  await writer.write(text);
+  await writer.close();
+}

@@ -1,0 +1,352 @@
+/**
+ * The agent's work in one room: subscribe to every human's microphone (present and future, each
+ * separately), cut utterances, hand them to the processor, tell the room, honour opt-outs, and
+ * end the meeting once: when asked, when the last human left, at the maximum duration, or when the
+ * agent was removed from the room.
+ *
+ * It takes an already connected Room so that the worker (one room per job process) and the
+ * benchmark (many rooms in one process) run the same code.
+ */
+import type { VAD } from '@livekit/agents';
+import {
+  DisconnectReason,
+  ParticipantKind,
+  RoomEvent,
+  TrackKind,
+  TrackSource,
+  type Participant,
+  type RemoteParticipant,
+  type RemoteTrack,
+  type RemoteTrackPublication,
+  type Room,
+} from '@livekit/rtc-node';
+import { z } from 'zod';
+import type { Logger } from '../logging.js';
+import type { EndReason, MeetingEvent } from '../meeting/meeting-events.js';
+import type { MeetingParticipant, MeetingStore } from '../meeting/meeting-store.js';
+import type { MeetingQueues } from '../pipelines/queues/producers.js';
+import { segmentId, type ParticipantRef } from '../pipelines/transcript/segment.js';
+import { announcementFor } from './announcement-texts.js';
+import type { SequenceCounter } from './sequence-counter.js';
+import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
+import { errorSummary, type UtteranceProcessor } from './utterance-processor.js';
+
+/** Names in interfaces.md: the contract with conferencing front ends. */
+export const ATTR = {
+  state: 'transcription.state',
+  language: 'transcription.language',
+  meetingId: 'transcription.meeting_id',
+  optOut: 'transcription.optout',
+  email: 'email',
+} as const;
+export const CAPTION_TOPIC = 'lk.transcription';
+export const CHAT_TOPIC = 'lk.chat';
+
+export type TranscriptionState = 'active' | 'paused' | 'ending';
+
+export interface MeetingTranscriberOptions {
+  room: Room;
+  meetingId: string;
+  language: string;
+  /** performance.now() of the meeting clock's zero, and its wall-clock time. */
+  clockZero: { perf: number; wallMs: number };
+  vad: VAD;
+  processor: UtteranceProcessor;
+  sequences: SequenceCounter;
+  store: MeetingStore;
+  queues: Pick<MeetingQueues, 'endMeeting'>;
+  maxUtteranceMs: number;
+  /** The agent leaves at this meeting-clock time. */
+  maxMeetingMs: number;
+  /** After the last human left, wait this long (a reconnect) before ending. */
+  emptyGraceMs?: number;
+  /** With no human at all since the agent joined, end after this long. */
+  noHumanTimeoutMs?: number;
+  /** How long to wait for speech-to-text of the last utterances before spooling them. */
+  drainMs?: number;
+  logger: Logger;
+  /** Called once the meeting has ended and everything is queued (the job disconnects then). */
+  onEnded?: (reason: EndReason) => void;
+}
+
+const EmailSchema = z.email();
+
+/** Humans (and phone/ingress callers) are transcribed; other agents and recorders are not. */
+export function isTranscribable(p: Participant): boolean {
+  return p.kind === ParticipantKind.STANDARD || p.kind === ParticipantKind.SIP || p.kind === ParticipantKind.INGRESS;
+}
+
+function isMicrophone(pub: RemoteTrackPublication): boolean {
+  return pub.kind === TrackKind.KIND_AUDIO && pub.source !== TrackSource.SOURCE_SCREENSHARE_AUDIO;
+}
+
+const optedOut = (p: Participant) => (p.attributes[ATTR.optOut] ?? '').toLowerCase() === 'true';
+
+export class MeetingTranscriber {
+  readonly #o: MeetingTranscriberOptions;
+  readonly #log: Logger;
+  /** Key: track sid. */
+  readonly #captures = new Map<string, { capture: TrackCapture; identity: string }>();
+  readonly #optedOut = new Set<string>();
+  #humansSeen = false;
+  #emptyTimer: NodeJS.Timeout | undefined;
+  #maxTimer: NodeJS.Timeout | undefined;
+  #ending: Promise<void> | null = null;
+  #endReason: EndReason | null = null;
+  /** Serialises store writes per participant so events keep their order. */
+  #storeChain: Promise<void> = Promise.resolve();
+  readonly #handlers: [RoomEvent, (...args: never[]) => void][] = [];
+
+  constructor(options: MeetingTranscriberOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+  }
+
+  /** Milliseconds since the meeting started. */
+  meetingClock = (): number => performance.now() - this.#o.clockZero.perf;
+
+  get ended(): Promise<void> | null {
+    return this.#ending;
+  }
+
+  get endReason(): EndReason | null {
+    return this.#endReason;
+  }
+
+  get activeCaptures(): number {
+    return this.#captures.size;
+  }
+
+  /** Starts on a connected room: announce, subscribe to everyone present, watch for changes. */
+  async start(): Promise<void> {
+    const { room } = this.#o;
+    this.#on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => this.#participantJoined(p));
+    this.#on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => this.#participantLeft(p));
+    this.#on(RoomEvent.TrackPublished, (pub: RemoteTrackPublication, p: RemoteParticipant) => this.#maybeSubscribe(pub, p));
+    this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) =>
+      this.#startCapture(track, pub, p),
+    );
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
+    this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
+    this.#on(RoomEvent.ParticipantAttributesChanged, (changed: Record<string, string>, p: Participant) => {
+      if (ATTR.optOut in changed && p !== room.localParticipant) this.#optOutChanged(p as RemoteParticipant);
+    });
+    this.#on(RoomEvent.Disconnected, (reason: DisconnectReason) => {
+      // Removed by the host or the control plane, or the room was closed.
+      void this.end(this.#disconnectReason(reason));
+    });
+
+    await this.#setState('active');
+    await room.localParticipant
+      ?.sendText(announcementFor(this.#o.language), { topic: CHAT_TOPIC })
+      .catch((e: unknown) => this.#log.warn({ err: errorSummary(e) }, 'announcement not sent'));
+
+    for (const p of room.remoteParticipants.values()) this.#participantJoined(p);
+    this.#checkEmpty();
+
+    const remaining = this.#o.maxMeetingMs - this.meetingClock();
+    this.#maxTimer = setTimeout(() => void this.end('max_duration'), Math.max(0, remaining));
+    this.#maxTimer.unref?.();
+    this.#log.info({ meetingId: this.#o.meetingId, participants: room.remoteParticipants.size }, 'transcribing');
+  }
+
+  /**
+   * Ends the meeting once (later calls get the same promise): state "ending", the utterances in
+   * progress are cut and transcribed (or spooled), then the meeting is marked ended for the
+   * minutes pipeline.
+   */
+  end(reason: EndReason): Promise<void> {
+    if (this.#ending) return this.#ending;
+    this.#endReason = reason;
+    this.#ending = this.#finish(reason);
+    return this.#ending;
+  }
+
+  async #finish(reason: EndReason): Promise<void> {
+    const { room, meetingId } = this.#o;
+    this.#log.info({ meetingId, reason }, 'ending the meeting');
+    clearTimeout(this.#maxTimer);
+    clearTimeout(this.#emptyTimer);
+    for (const [event, handler] of this.#handlers) room.off(event, handler as never);
+    if (room.isConnected) await this.#setState('ending');
+    await Promise.all([...this.#captures.keys()].map((sid) => this.#stopCapture(sid, true)));
+    await this.settled();
+    await this.#o.processor.drain(this.#o.drainMs ?? 20_000);
+    await this.#storeChain;
+    const counts = await this.#o.sequences.counts();
+    await this.#o.queues.endMeeting(this.#o.store, meetingId, reason, counts);
+    this.#log.info({ meetingId, reason, ...this.#o.processor.stats }, 'meeting ended');
+    this.#o.onEnded?.(reason);
+  }
+
+  /** Why the room let the agent go, as the meeting's end reason. */
+  #disconnectReason(reason: DisconnectReason): EndReason {
+    if (reason === DisconnectReason.PARTICIPANT_REMOVED) return 'host_stop';
+    // LiveKit closes a room once its last human left (departure timeout), maybe before our grace.
+    if (this.#humansSeen && this.#humansPresent() === 0) return 'last_participant_left';
+    if (reason === DisconnectReason.ROOM_DELETED || reason === DisconnectReason.ROOM_CLOSED) return 'room_finished';
+    return 'agent_left';
+  }
+
+  #on<A extends unknown[]>(event: RoomEvent, handler: (...args: A) => void): void {
+    const safe = (...args: A) => {
+      try {
+        handler(...args);
+      } catch (e) {
+        this.#log.error({ err: errorSummary(e), event }, 'room event handler failed');
+      }
+    };
+    this.#o.room.on(event, safe as never);
+    this.#handlers.push([event, safe as never]);
+  }
+
+  async #setState(state: TranscriptionState): Promise<void> {
+    try {
+      await this.#o.room.localParticipant?.setAttributes({
+        [ATTR.state]: state,
+        [ATTR.language]: this.#o.language,
+        [ATTR.meetingId]: this.#o.meetingId,
+      });
+    } catch (e) {
+      this.#log.warn({ err: errorSummary(e), state }, 'could not set the agent attributes');
+    }
+  }
+
+  #ref(p: Participant): ParticipantRef {
+    return { identity: p.identity, name: p.name || p.identity };
+  }
+
+  #record(write: () => Promise<void>): void {
+    this.#storeChain = this.#storeChain.then(write).catch((e: unknown) => this.#log.warn({ err: errorSummary(e) }, 'meeting store write failed'));
+  }
+
+  #event(type: MeetingEvent['type'], p: Participant): void {
+    const event: MeetingEvent = { type, participant: this.#ref(p), atMs: Math.max(0, Math.round(this.meetingClock())) };
+    this.#record(() => this.#o.store.addEvent(this.#o.meetingId, event));
+  }
+
+  #saveParticipant(p: Participant): void {
+    const email = EmailSchema.safeParse(p.attributes[ATTR.email] ?? '');
+    const participant: MeetingParticipant = { ...this.#ref(p), email: email.success ? email.data : null, optedOut: optedOut(p) };
+    this.#record(() => this.#o.store.upsertParticipant(this.#o.meetingId, participant));
+  }
+
+  #participantJoined(p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p)) return;
+    this.#humansSeen = true;
+    clearTimeout(this.#emptyTimer);
+    this.#emptyTimer = undefined;
+    this.#saveParticipant(p);
+    this.#event('participant_joined', p);
+    if (optedOut(p)) {
+      this.#optedOut.add(p.identity);
+      this.#event('opted_out', p);
+    }
+    for (const pub of p.trackPublications.values()) this.#maybeSubscribe(pub as RemoteTrackPublication, p);
+  }
+
+  #participantLeft(p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p)) return;
+    for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid, true);
+    this.#event('participant_left', p);
+    this.#checkEmpty();
+  }
+
+  #humansPresent(): number {
+    let n = 0;
+    for (const p of this.#o.room.remoteParticipants.values()) if (isTranscribable(p)) n++;
+    return n;
+  }
+
+  #checkEmpty(): void {
+    if (this.#ending || this.#humansPresent() > 0 || this.#emptyTimer) return;
+    const wait = this.#humansSeen ? (this.#o.emptyGraceMs ?? 10_000) : (this.#o.noHumanTimeoutMs ?? 120_000);
+    this.#emptyTimer = setTimeout(() => {
+      this.#emptyTimer = undefined;
+      if (this.#humansPresent() === 0) void this.end('last_participant_left');
+    }, wait);
+  }
+
+  #optOutChanged(p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p)) return;
+    const out = optedOut(p);
+    if (out === this.#optedOut.has(p.identity)) return;
+    this.#saveParticipant(p);
+    this.#event(out ? 'opted_out' : 'opted_in', p);
+    if (out) {
+      this.#optedOut.add(p.identity);
+      this.#log.info({ participants: 1 }, 'a participant opted out');
+      for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid, false);
+      for (const pub of p.trackPublications.values()) if (pub.subscribed) (pub as RemoteTrackPublication).setSubscribed(false);
+    } else {
+      this.#optedOut.delete(p.identity);
+      for (const pub of p.trackPublications.values()) this.#maybeSubscribe(pub as RemoteTrackPublication, p);
+    }
+  }
+
+  #maybeSubscribe(pub: RemoteTrackPublication, p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p) || !isMicrophone(pub) || this.#optedOut.has(p.identity)) return;
+    if (pub.track && pub.sid && !this.#captures.has(pub.sid)) {
+      this.#startCapture(pub.track, pub, p);
+      return;
+    }
+    if (!pub.subscribed) pub.setSubscribed(true);
+  }
+
+  #startCapture(track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant): void {
+    const sid = pub.sid;
+    if (this.#ending || !sid || this.#captures.has(sid) || !isMicrophone(pub) || !isTranscribable(p) || this.#optedOut.has(p.identity)) return;
+    const participant = this.#ref(p);
+    const capture = new TrackCapture({
+      track,
+      vad: this.#o.vad,
+      segmenter: { maxUtteranceMs: this.#o.maxUtteranceMs },
+      meetingClock: this.meetingClock,
+      logger: this.#log,
+      onUtterance: (u) => this.#utterance(u, participant, sid),
+    });
+    this.#captures.set(sid, { capture, identity: p.identity });
+    this.#log.debug({ trackSid: sid }, 'capturing a microphone');
+  }
+
+  async #stopCapture(sid: string | undefined, flush: boolean): Promise<void> {
+    if (!sid) return;
+    const c = this.#captures.get(sid);
+    if (!c) return;
+    this.#captures.delete(sid);
+    await c.capture.stop({ flush });
+  }
+
+  /** Called synchronously by the segmenter: the audio is already a private copy. */
+  #utterance(u: TimedUtterance, participant: ParticipantRef, trackSid: string): void {
+    const cutAt = performance.now();
+    const startedAt = new Date(this.#o.clockZero.wallMs + u.startMs).toISOString();
+    const audio = { samples: u.audio, sampleRate: CAPTURE_SAMPLE_RATE, channels: 1 };
+    // The sequence number comes from Redis (shared with any earlier agent of this meeting). Calls
+    // on one connection are answered in order, so a speaker's utterances keep their order.
+    const submitted = this.#o.sequences.next(participant.identity).then((sequence) => {
+      this.#o.processor.submit({
+        participant,
+        trackSid,
+        sequence,
+        segmentId: segmentId(participant.identity, sequence),
+        startMs: u.startMs,
+        endMs: Math.max(u.startMs, u.endMs),
+        startedAt,
+        audio,
+        cutAt,
+      });
+    });
+    this.#pending.add(submitted);
+    submitted
+      .catch((e: unknown) => this.#log.error({ err: errorSummary(e) }, 'could not number an utterance: it is lost'))
+      .finally(() => this.#pending.delete(submitted));
+  }
+
+  readonly #pending = new Set<Promise<void>>();
+
+  /** Utterances cut but not yet handed to the processor (waiting for their sequence number). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Cuts one speaker's audio into utterances from the VAD's per-window speech probability.
+ *
+ * Silero's own START/END events are not used: its END_OF_SPEECH frames are views into a buffer it
+ * reuses, and past `maxBufferedSpeech` (60 s) it drops the rest of an utterance. Here every window
+ * is copied as it arrives, and a long monologue is cut by us, at a pause, before the maximum:
+ *   - from half the maximum on, at the first pause of at least `longPauseMs`;
+ *   - from 80 % on, at the first pause of at least `shortPauseMs`;
+ *   - at the maximum, wherever the speaker is (no pause came).
+ * Times are in samples of this track (16 kHz), so the caller maps them onto the meeting's clock.
+ */
+
+export interface VadWindow {
+  /** A copy of the window's 16 kHz mono samples (never a view into the VAD's buffers). */
+  samples: Int16Array;
+  /** Smoothed speech probability of the window, 0..1. */
+  probability: number;
+}
+
+export type CutReason = 'pause' | 'long_pause' | 'short_pause' | 'max_length' | 'flush';
+
+export interface CutUtterance {
+  /** Track sample where speech was detected to start / to end (without padding). */
+  speechStartSample: number;
+  speechEndSample: number;
+  /** Track sample of audio[0] (speech start minus pre-roll). */
+  audioStartSample: number;
+  /** Speech with a short pre-roll and the silence that closed it. */
+  audio: Int16Array;
+  reason: CutReason;
+}
+
+export interface SegmenterOptions {
+  sampleRate?: number;
+  activationThreshold?: number;
+  /** Speech must last this long before an utterance starts (Silero's default: 50 ms). */
+  minSpeechMs?: number;
+  /** Silence that ends an utterance (Silero's default: 550 ms). */
+  minSilenceMs?: number;
+  /** Audio kept before the detected start, so the recogniser hears the onset. */
+  prerollMs?: number;
+  maxUtteranceMs: number;
+  longPauseMs?: number;
+  shortPauseMs?: number;
+}
+
+export class UtteranceSegmenter {
+  readonly #sr: number;
+  readonly #threshold: number;
+  readonly #minSpeech: number;
+  readonly #minSilence: number;
+  readonly #preroll: number;
+  readonly #max: number;
+  readonly #longPause: number;
+  readonly #shortPause: number;
+
+  /** Samples seen so far on this track (end of the last window). */
+  #pos = 0;
+  #speaking = false;
+  /** Recent windows while not speaking (pre-roll), or the utterance's windows while speaking. */
+  #chunks: { start: number; samples: Int16Array }[] = [];
+  #speechRun = 0;
+  #silenceRun = 0;
+  #speechStart = 0;
+
+  constructor(
+    options: SegmenterOptions,
+    private readonly onUtterance: (u: CutUtterance) => void,
+  ) {
+    this.#sr = options.sampleRate ?? 16_000;
+    const ms = (v: number) => Math.round((v * this.#sr) / 1000);
+    this.#threshold = options.activationThreshold ?? 0.5;
+    this.#minSpeech = ms(options.minSpeechMs ?? 50);
+    this.#minSilence = ms(options.minSilenceMs ?? 550);
+    this.#preroll = ms(options.prerollMs ?? 300);
+    this.#max = ms(options.maxUtteranceMs);
+    this.#longPause = ms(options.longPauseMs ?? 160);
+    this.#shortPause = ms(options.shortPauseMs ?? 64);
+  }
+
+  /** Samples of this track seen so far. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  get speaking(): boolean {
+    return this.#speaking;
+  }
+
+  push(window: VadWindow): void {
+    const n = window.samples.length;
+    const start = this.#pos;
+    this.#pos += n;
+    const speech = window.probability > this.#threshold;
+    this.#chunks.push({ start, samples: window.samples });
+
+    if (!this.#speaking) {
+      if (speech) {
+        this.#speechRun += n;
+        if (this.#speechRun >= this.#minSpeech) {
+          this.#speaking = true;
+          this.#silenceRun = 0;
+          this.#speechStart = this.#pos - this.#speechRun;
+        }
+      } else {
+        this.#speechRun = 0;
+      }
+      if (!this.#speaking) this.#trimPreroll();
+      return;
+    }
+
+    if (speech) this.#silenceRun = 0;
+    else this.#silenceRun += n;
+
+    const speechEnd = this.#pos - this.#silenceRun;
+    const length = speechEnd - this.#speechStart;
+    if (this.#silenceRun > this.#minSilence) {
+      this.#emit(speechEnd, 'pause');
+    } else if (this.#pos + n - this.#speechStart > this.#max) {
+      // The next window would take it past the maximum.
+      this.#emit(speechEnd, 'max_length');
+    } else if (length >= this.#max * 0.8 && this.#silenceRun >= this.#shortPause) {
+      this.#emit(speechEnd, 'short_pause');
+    } else if (length >= this.#max * 0.5 && this.#silenceRun >= this.#longPause) {
+      this.#emit(speechEnd, 'long_pause');
+    }
+  }
+
+  /** Ends the current utterance, if any (the track ended or the meeting is stopping). */
+  flush(): void {
+    if (this.#speaking) this.#emit(this.#pos - this.#silenceRun, 'flush');
+  }
+
+  #emit(speechEnd: number, reason: CutReason): void {
+    const speechStart = this.#speechStart;
+    const audioStart = Math.max(this.#chunks[0]?.start ?? speechStart, speechStart - this.#preroll);
+    const audio = concatFrom(this.#chunks, audioStart, this.#pos);
+    this.#chunks = [];
+    this.#speechRun = 0;
+    this.#silenceRun = 0;
+    // A hard cut comes while the speaker is still talking: the next utterance starts right here,
+    // so no audio falls between two pieces. Every other cut is in a pause.
+    this.#speaking = reason === 'max_length';
+    this.#speechStart = this.#pos;
+    this.onUtterance({ speechStartSample: speechStart, speechEndSample: speechEnd, audioStartSample: audioStart, audio, reason });
+  }
+
+  #trimPreroll(): void {
+    const keepFrom = this.#pos - this.#preroll - this.#speechRun;
+    while (this.#chunks.length > 1 && (this.#chunks[0]!.start + this.#chunks[0]!.samples.length) <= keepFrom) this.#chunks.shift();
+  }
+}
+
+function concatFrom(chunks: readonly { start: number; samples: Int16Array }[], from: number, to: number): Int16Array {
+  const out = new Int16Array(Math.max(0, to - from));
+  for (const c of chunks) {
+    const s = Math.max(from, c.start);
+    const e = Math.min(to, c.start + c.samples.length);
+    if (e > s) out.set(c.samples.subarray(s - c.start, e - c.start), s - from);
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+/**
+ * The fixture meeting, played in real time by one bot per participant (the silent one too) in a
+ * real LiveKit room, transcribed by the real agent worker with speech-to-text replayed.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ParticipantKind } from '@livekit/rtc-node';
+import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import { requestStop } from '../../src/agent/stop-signal.js';
+import { participantKey, segmentId } from '../../src/pipelines/transcript/segment.js';
+import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
+import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
+
+const script = fixtureScript();
+const PLAY_MS = script.durationMs;
+
+describe('the agent transcribes the fixture meeting', () => {
+  const services = inject('services');
+  const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
+  const room = `fixture-${randomUUID().slice(0, 8)}`;
+  const meetingId = `fixture-${randomUUID().slice(0, 8)}`;
+  let stt: ReplayServer;
+  let worker: AgentWorker;
+  let probe: QueueProbe;
+  let listener: ListenerBot;
+  const speakers: SpeakerBot[] = [];
+  let playStartMs = 0;
+
+  beforeAll(async () => {
+    stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
+    worker = await startAgentWorker(services, stt.url);
+    probe = new QueueProbe(services);
+    listener = await joinAsListener({ url: services.LIVEKIT_URL, room, identity: 'observer', name: 'Observer', auth });
+    for (const p of script.participants) {
+      speakers.push(
+        await joinAsSpeaker({
+          url: services.LIVEKIT_URL,
+          room,
+          identity: p.identity,
+          name: p.name,
+          attributes: { email: p.email },
+          auth,
+          file: `${FIXTURE_DIR}/${p.file}`,
+          durationMs: PLAY_MS,
+          autoplay: false,
+        }),
+      );
+    }
+    await dispatchAgent(services, room, worker.agentName, { meetingId, language: 'fr', requester: { identity: 'alice', email: 'alice.martin@mairie-exemple.fr' }, glossary: ['urbanisme'] });
+    await probe.waitFor('the agent to be active', async () => [...listener.room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT), (p) => p?.attributes['transcription.state'] === 'active', 30_000);
+    await sleep(1_000); // its subscriptions settle
+    playStartMs = Date.now() + 500;
+    for (const s of speakers) void s.play();
+    await Promise.all(speakers.map((s) => s.finished));
+    await sleep(2_000); // the last utterance's closing silence
+    await requestStop(probe.redis, meetingId);
+    await probe.waitFor('the meeting to end', () => probe.store.get(meetingId), (m) => m?.endedAt != null, 60_000);
+  }, PLAY_MS + 150_000);
+
+  afterAll(async () => {
+    await Promise.all([...speakers, listener].map((b) => b?.disconnect().catch(() => undefined)));
+    await worker?.stop();
+    await probe?.close();
+    await stt?.close();
+  });
+
+  it('queues one segment per utterance, with the right speaker, in order, within 300 ms of the truth', async () => {
+    const segments = await probe.segments(meetingId);
+    const meeting = await probe.store.get(meetingId);
+    const zero = Date.parse(meeting!.startedAt!);
+    const truth = script.utterances.filter((u) => u.endMs <= PLAY_MS);
+    expect(segments.map((s) => s.participant.identity)).toEqual(truth.map((u) => u.speaker));
+    const names = new Map(script.participants.map((p) => [p.identity, p.name]));
+    const starts = speakers.map((s) => s.startedAtMs!);
+    expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(50);
+    for (const [i, s] of segments.entries()) {
+      const u = truth[i]!;
+      expect(s.participant.name).toBe(names.get(u.speaker));
+      const wallStart = zero + s.startMs;
+      const wallEnd = zero + s.endMs;
+      expect(Math.abs(wallStart - (starts[0]! + u.startMs)), `${u.id} start`).toBeLessThan(300);
+      expect(Math.abs(wallEnd - (starts[0]! + u.endMs)), `${u.id} end`).toBeLessThan(300);
+      expect(Date.parse(s.startedAt)).toBe(zero + s.startMs);
+      expect(words(s.text)).toEqual(words(u.text));
+      expect(s).toMatchObject({ meetingId, language: 'fr', deferred: false, provider: 'openai-compatible' });
+    }
+    // Sequence numbers per speaker, from 0, and deterministic ids.
+    for (const p of script.participants) {
+      const own = segments.filter((s) => s.participant.identity === p.identity);
+      expect(own.map((s) => s.sequence)).toEqual(own.map((_, i) => i));
+      expect(own.map((s) => s.segmentId)).toEqual(own.map((_, i) => segmentId(p.identity, i)));
+    }
+    expect(playStartMs).toBeGreaterThan(0);
+  });
+
+  it('sends a caption for every utterance, on behalf of its speaker, with the transcription attributes', async () => {
+    const segments = await probe.segments(meetingId);
+    await listener.waitForCaptions((c) => c.length >= segments.length, 10_000);
+    expect(listener.captions.map((c) => c.senderIdentity)).toEqual(segments.map((s) => s.participant.identity));
+    for (const [i, c] of listener.captions.entries()) {
+      const s = segments[i]!;
+      expect(c.attributes).toEqual({ 'lk.transcribed_track_id': s.trackSid, 'lk.segment_id': s.segmentId, 'lk.transcription_final': 'true' });
+      expect(c.text).toBe(s.text);
+    }
+    // The track id is the speaker's real microphone publication.
+    const alice = speakers.find((s) => s.identity === 'alice')!;
+    expect(listener.captions.find((c) => c.senderIdentity === 'alice')!.attributes['lk.transcribed_track_id']).toBe(alice.trackSid);
+  });
+
+  it('never calls speech-to-text for the silent participant', async () => {
+    const segments = await probe.segments(meetingId);
+    expect(segments.some((s) => s.participant.identity === 'david')).toBe(false);
+    expect(stt.stats().calls['openai.transcriptions']).toBe(segments.length);
+    expect(stt.unmatched).toHaveLength(0);
+  });
+
+  it('tells the room, stores the participants with their addresses, and ends the meeting when asked', async () => {
+    expect(listener.chat).toHaveLength(1);
+    expect(listener.chat[0]!.text).toMatch(/transcription de cette réunion est activée/i);
+    const meeting = await probe.store.get(meetingId);
+    expect(meeting).toMatchObject({ room, language: 'fr', endReason: 'host_stop', glossary: ['urbanisme'], requester: { identity: 'alice', email: 'alice.martin@mairie-exemple.fr' } });
+    const segments = await probe.segments(meetingId);
+    const counts: Record<string, number> = {};
+    for (const s of segments) counts[participantKey(s.participant.identity)] = (counts[participantKey(s.participant.identity)] ?? 0) + 1;
+    expect(meeting!.segmentCounts).toEqual(counts);
+    const participants = await probe.store.participants(meetingId);
+    expect(participants.map((p) => p.identity).sort()).toEqual(['alice', 'bruno', 'chloe', 'david', 'observer']);
+    for (const p of script.participants) expect(participants.find((x) => x.identity === p.identity)).toMatchObject({ name: p.name, email: p.email, optedOut: false });
+    expect(await probe.store.currentMeetingOfRoom(room)).toBeNull();
+  });
+
+  it('writes no transcript text to its logs', () => {
+    const all = worker.logs.join('\n');
+    for (const u of script.utterances) expect(all).not.toContain(u.text.slice(0, 30));
+  });
+});

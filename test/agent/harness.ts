@@ -1,0 +1,176 @@
+/**
+ * Runs the real agent worker (a child process, as in production: `meeting-agent worker`) against
+ * the test LiveKit, Redis and MinIO, with a replay server standing in for speech-to-text; plus the
+ * helpers the agent tests share (dispatch, segments from the queue, fixture script).
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { Queue } from 'bullmq';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { AgentDispatchClient } from 'livekit-server-sdk';
+import type { ServicesEnv } from '../global-setup.js';
+import { MeetingStore } from '../../src/meeting/meeting-store.js';
+import { QUEUE } from '../../src/pipelines/queues/queue-names.js';
+import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { TranscriptSegmentSchema, type TranscriptSegment } from '../../src/pipelines/transcript/segment.js';
+import { createS3Client } from '../../src/storage/s3-client.js';
+
+export const FIXTURE_DIR = 'fixtures/meetings/comite-projet';
+export const FIXTURE_CASSETTE = 'fixtures/cassettes/comite-projet.json';
+
+export interface FixtureScript {
+  durationMs: number;
+  participants: { identity: string; name: string; email: string; file: string; silent: boolean }[];
+  utterances: { id: string; speaker: string; startMs: number; endMs: number; text: string }[];
+}
+export const fixtureScript = (): FixtureScript => JSON.parse(readFileSync(`${FIXTURE_DIR}/script.json`, 'utf8')) as FixtureScript;
+
+export const httpUrl = (wsUrl: string) => wsUrl.replace(/^ws/, 'http');
+
+export interface AgentWorker {
+  agentName: string;
+  bucket: string;
+  env: Record<string, string>;
+  /** The worker's and its job processes' log lines (JSON), for assertions about what is logged. */
+  logs: string[];
+  waitForLog(pattern: RegExp, timeoutMs: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts `meeting-agent worker` with a unique agent name and its own bucket; resolves once registered. */
+export async function startAgentWorker(services: ServicesEnv, sttUrl: string, extraEnv: Record<string, string> = {}): Promise<AgentWorker> {
+  const agentName = `test-agent-${randomUUID().slice(0, 8)}`;
+  const bucket = `agent-test-${randomUUID().slice(0, 8)}`;
+  await createS3Client(services).send(new CreateBucketCommand({ Bucket: bucket }));
+  const env: Record<string, string> = {
+    ...services,
+    AGENT_NAME: agentName,
+    S3_BUCKET: bucket,
+    STT_PROVIDER: 'openai-compatible',
+    STT_BASE_URL: `${sttUrl}/v1`,
+    STT_MODEL: 'whisper-large-v3',
+    STT_LANGUAGE: 'fr',
+    LOG_LEVEL: 'info',
+    ...extraEnv,
+  };
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ONNXRUNTIME_NODE_INSTALL: 'skip', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  // Kept for a post-mortem (ids, counts and timings only: the agent logs no meeting content).
+  mkdirSync('.services/test/agent-logs', { recursive: true });
+  const logFile = `.services/test/agent-logs/${agentName}.log`;
+  const listeners = new Set<(line: string) => void>();
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      appendFileSync(logFile, `${line}\n`);
+      logs.push(line);
+      for (const l of listeners) l(line);
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+
+  const waitForLog = (pattern: RegExp, timeoutMs: number) =>
+    new Promise<string>((resolve, reject) => {
+      const found = logs.find((l) => pattern.test(l));
+      if (found) return resolve(found);
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${logs.slice(-15).join('\n')}`));
+      }, timeoutMs);
+      const check = (line: string) => {
+        if (pattern.test(line)) {
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(line);
+        }
+      };
+      listeners.add(check);
+    });
+
+  await waitForLog(/registered worker/, 30_000);
+  return {
+    agentName,
+    bucket,
+    env,
+    logs,
+    waitForLog,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+export async function dispatchAgent(services: ServicesEnv, room: string, agentName: string, metadata: Record<string, unknown>): Promise<string> {
+  const client = new AgentDispatchClient(httpUrl(services.LIVEKIT_URL), services.LIVEKIT_API_KEY, services.LIVEKIT_API_SECRET);
+  const dispatch = await client.createDispatch(room, agentName, { metadata: JSON.stringify(metadata) });
+  return dispatch.id;
+}
+
+/** Reads what the agent queued for the pipeline (segments) and the meeting's state. */
+export class QueueProbe {
+  readonly redis;
+  readonly store;
+  readonly #segments;
+  readonly #deferred;
+
+  constructor(services: ServicesEnv) {
+    this.redis = createRedisConnection(services.REDIS_URL);
+    this.store = new MeetingStore(this.redis);
+    this.#segments = new Queue(QUEUE.segments, { connection: this.redis });
+    this.#deferred = new Queue(QUEUE.deferredStt, { connection: this.redis });
+  }
+
+  async segments(meetingId: string): Promise<TranscriptSegment[]> {
+    const jobs = await this.#segments.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+    const mine = jobs.filter((j) => (j?.data as { meetingId?: string } | undefined)?.meetingId === meetingId);
+    return mine.map((j) => TranscriptSegmentSchema.parse(j.data)).sort((a, b) => a.startMs - b.startMs);
+  }
+
+  async deferredJobs(meetingId: string): Promise<{ id: string; data: Record<string, unknown>; state: string }[]> {
+    const jobs = await this.#deferred.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+    const out = [];
+    for (const j of jobs) {
+      if ((j?.data as { meetingId?: string } | undefined)?.meetingId !== meetingId) continue;
+      out.push({ id: j.id ?? '', data: j.data as Record<string, unknown>, state: await j.getState() });
+    }
+    return out;
+  }
+
+  async waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await get();
+      if (ok(v)) return v;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#segments.close(), this.#deferred.close()]);
+    this.redis.disconnect();
+  }
+}
+
+/** Lower-case words without punctuation, for comparing transcripts. */
+export function words(text: string): string[] {
+  return text
+    .toLowerCase()
+    .normalize('NFC')
+    .replace(/[^\p{L}\p{N}' -]+/gu, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
