@@ -77,14 +77,18 @@ async function record(
 
 // ---- The fixture meeting: hand-written minutes ----
 
-function fixtureDraft(transcript: Transcript, meeting: SyntheticMeeting): MinutesDraft {
-  // Utterance ids of the script → turn ids of the transcript.
-  const turnOf = (ref: string): string => {
+/** Utterance ids of the script → turn ids of the transcript. */
+function turnResolver(transcript: Transcript, meeting: SyntheticMeeting): (ref: string) => string {
+  return (ref) => {
     const u = meeting.utterances.find((x) => x.ref === ref);
     const turn = transcript.turns.find((t) => u && t.speaker.identity === u.identity && t.startMs <= u.startMs && u.startMs <= t.endMs);
     if (!turn) throw new Error(`no turn for ${ref}`);
     return turn.id;
   };
+}
+
+function fixtureDraft(transcript: Transcript, meeting: SyntheticMeeting): MinutesDraft {
+  const turnOf = turnResolver(transcript, meeting);
   const t = (...refs: string[]) => refs.map(turnOf);
   return {
     title: 'Comité de projet : migration vers la visioconférence souveraine',
@@ -117,12 +121,7 @@ function fixtureDraft(transcript: Transcript, meeting: SyntheticMeeting): Minute
 export const SHORT_DEMO_LAST_UTTERANCE = 'u07';
 
 function shortFixtureDraft(transcript: Transcript, meeting: SyntheticMeeting): MinutesDraft {
-  const turnOf = (ref: string): string => {
-    const u = meeting.utterances.find((x) => x.ref === ref);
-    const turn = transcript.turns.find((t) => u && t.speaker.identity === u.identity && t.startMs <= u.startMs && u.startMs <= t.endMs);
-    if (!turn) throw new Error(`no turn for ${ref}`);
-    return turn.id;
-  };
+  const turnOf = turnResolver(transcript, meeting);
   return {
     title: 'Comité de projet : point d’avancement du pilote de visioconférence',
     summary:

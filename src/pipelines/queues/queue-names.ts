@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { EndReasonSchema } from '../../meeting/meeting-events.js';
-import { ParticipantRefSchema, TranscriptSegmentSchema } from '../transcript/segment.js';
+import { TranscriptSegmentSchema } from '../transcript/segment.js';
 
 export const QUEUE = {
   /** Finished utterances, persisted into the meeting store. */
@@ -20,16 +20,18 @@ export const QUEUE = {
 
 export const SegmentJobSchema = TranscriptSegmentSchema;
 
-export const DeferredSttJobSchema = z.object({
-  meetingId: z.string(),
-  segmentId: z.string(),
-  participant: ParticipantRefSchema,
-  sequence: z.number().int().nonnegative(),
-  trackSid: z.string().nullable(),
-  startMs: z.number().nonnegative(),
-  endMs: z.number().nonnegative(),
-  startedAt: z.string().datetime(),
-  language: z.string(),
+/** An utterance without its text yet: the segment's identity and timing, plus where its audio waits. */
+export const DeferredSttJobSchema = TranscriptSegmentSchema.pick({
+  meetingId: true,
+  segmentId: true,
+  participant: true,
+  sequence: true,
+  trackSid: true,
+  startMs: true,
+  endMs: true,
+  startedAt: true,
+  language: true,
+}).extend({
   prompt: z.string().nullable(),
   /** S3 key of the spooled FLAC (16 kHz mono), under the meeting's prefix. */
   audioKey: z.string(),
