@@ -57,6 +57,12 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/RETENTION_DAYS "thirty" is invalid/);
   });
 
+  it('defaults the speech-to-text model to one the chosen provider knows', () => {
+    expect(loadConfig('worker', valid).STT_MODEL).toBe('whisper-large-v3');
+    expect(loadConfig('worker', { ...valid, STT_PROVIDER: 'mistral' }).STT_MODEL).toBe('voxtral-mini-2507');
+    expect(loadConfig('worker', { ...valid, STT_PROVIDER: 'mistral', STT_MODEL: 'voxtral-small-2507' }).STT_MODEL).toBe('voxtral-small-2507');
+  });
+
   it('only requires what the role needs', () => {
     const workerEnv = { ...valid, MISTRAL_API_KEY: undefined, SMTP_URL: undefined, MAIL_FROM: undefined };
     expect(() => loadConfig('worker', workerEnv)).not.toThrow();

@@ -140,7 +140,7 @@ export const SETTINGS = {
     schema: z.string(),
   },
   STT_MODEL: {
-    description: 'Model name sent to the speech-to-text API.',
+    description: 'Model name sent to the speech-to-text API (with STT_PROVIDER=mistral the default is voxtral-mini-2507).',
     example: 'whisper-large-v3',
     default: 'whisper-large-v3',
     schema: text,
@@ -240,6 +240,7 @@ export const SETTINGS = {
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
+export const MISTRAL_STT_DEFAULT_MODEL = 'voxtral-mini-2507';
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
 /** The parsed settings; optional ones are `undefined` when unset. */
@@ -287,6 +288,8 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
     }
   }
   const config = out as Config;
+  // Whisper's name means nothing to Mistral: the default model follows the provider.
+  if (!env.STT_MODEL?.trim() && config.STT_PROVIDER === 'mistral') config.STT_MODEL = MISTRAL_STT_DEFAULT_MODEL;
   if (problems.length === 0) problems.push(...checkDataResidency(config, role));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
