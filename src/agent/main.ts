@@ -3,7 +3,7 @@
  * explicitly dispatched to (no automatic dispatch). Each dispatch runs in a job process of its own
  * (@livekit/agents 1.9 has only a process executor), so one crashing room never takes others down.
  */
-import { AgentServer, initializeLogger, ServerOptions, WorkerPermissions } from '@livekit/agents';
+import { AgentServer, InferenceRunner, initializeLogger, ServerOptions, WorkerPermissions } from '@livekit/agents';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../config.js';
@@ -18,6 +18,12 @@ export const WORKER_LOAD = {
   numIdleProcesses: 1,
   /** A job process above this is reported in the logs (the worker's processes share the machine). */
   jobMemoryWarnMB: 400,
+  /**
+   * A new job process loads the VAD model and the pipeline modules (about 3 s of CPU); on a busy
+   * small machine that takes longer than the framework's 10 s, and a process killed at the
+   * deadline is simply started again, so the room waited for nothing.
+   */
+  initializeProcessTimeout: 60_000,
 } as const;
 
 export function jobModulePath(): string {
@@ -25,7 +31,18 @@ export function jobModulePath(): string {
   return fileURLToPath(new URL(`./job${extname(self)}`, import.meta.url));
 }
 
+/**
+ * @livekit/agents 1.9 registers its local end-of-turn model whenever the native binding is
+ * installed, and then runs a shared inference process beside the worker (about 350 MB and seconds
+ * of CPU at start). A transcriber detects no turns: keep the registry empty so that process never
+ * starts. (No other inference runner is used here.)
+ */
+function withoutInferenceRunners(): void {
+  InferenceRunner.registeredRunners = new Proxy({} as Record<string, string>, { set: () => true });
+}
+
 export function createAgentServer(config: Config, overrides: Partial<ConstructorParameters<typeof ServerOptions>[0]> = {}): AgentServer {
+  withoutInferenceRunners();
   return new AgentServer(
     new ServerOptions({
       agent: jobModulePath(),

@@ -78,4 +78,21 @@ describe('UtteranceSegmenter', () => {
     expect(cuts).toHaveLength(1);
     expect(cuts[0]!.reason).toBe('flush');
   });
+
+  it('drops a blip too short to hold a word, but keeps a short word and the short end of a monologue', () => {
+    const cuts: CutUtterance[] = [];
+    const seg = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
+    // A 96 ms click, then a 250 ms "oui", then a click just as the track ends.
+    feed(seg, (t) => (t >= 1_000 && t < 1_096) || (t >= 3_000 && t < 3_250) || t >= 5_000, 5_100);
+    seg.flush();
+    expect(cuts).toHaveLength(1);
+    expect(ms(cuts[0]!.speechStartSample)).toBeCloseTo(3_000, -2);
+    expect(seg.dropped).toBe(2);
+    // 30 s of speech and 64 ms more: the tiny second piece is part of the monologue, kept.
+    const pieces: CutUtterance[] = [];
+    const mono = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => pieces.push(u));
+    feed(mono, (t) => t < 30_040, 31_000);
+    expect(pieces.map((c) => c.reason)).toEqual(['max_length', 'pause']);
+    expect(mono.dropped).toBe(0);
+  });
 });

@@ -8,6 +8,11 @@
  *   - from 80 % on, at the first pause of at least `shortPauseMs`;
  *   - at the maximum, wherever the speaker is (no pause came).
  * Times are in samples of this track (16 kHz), so the caller maps them onto the meeting's clock.
+ *
+ * An utterance with less than `minUtteranceSpeechMs` of speech in all (a click, a cough, the burst
+ * a track makes when it is torn down) is dropped without a speech-to-text call: no word fits in
+ * it, and Whisper answers such snippets with invented text. Pieces that continue a monologue after
+ * a hard cut are always kept, however short, so no word of it is lost.
  */
 
 export interface VadWindow {
@@ -42,6 +47,8 @@ export interface SegmenterOptions {
   maxUtteranceMs: number;
   longPauseMs?: number;
   shortPauseMs?: number;
+  /** Utterances with less speech than this in all are dropped (default 160 ms: five Silero windows). */
+  minUtteranceSpeechMs?: number;
 }
 
 export class UtteranceSegmenter {
@@ -53,15 +60,27 @@ export class UtteranceSegmenter {
   readonly #max: number;
   readonly #longPause: number;
   readonly #shortPause: number;
+  readonly #minUtteranceSpeech: number;
 
   /** Samples seen so far on this track (end of the last window). */
   #pos = 0;
   #speaking = false;
+  /**
+   * Where the probability last rose above the onset floor (threshold - 0.15, Silero's own negative
+   * threshold) while not speaking: a word's first window often scores below the threshold, so the
+   * detected start is moved back to the rise.
+   */
+  #riseStart: number | null = null;
   /** Recent windows while not speaking (pre-roll), or the utterance's windows while speaking. */
   #chunks: { start: number; samples: Int16Array }[] = [];
   #speechRun = 0;
   #silenceRun = 0;
   #speechStart = 0;
+  /** Samples of windows above the threshold in the current utterance. */
+  #speechSamples = 0;
+  /** The current utterance continues one cut at the maximum length. */
+  #continued = false;
+  #dropped = 0;
 
   constructor(
     options: SegmenterOptions,
@@ -76,6 +95,12 @@ export class UtteranceSegmenter {
     this.#max = ms(options.maxUtteranceMs);
     this.#longPause = ms(options.longPauseMs ?? 160);
     this.#shortPause = ms(options.shortPauseMs ?? 64);
+    this.#minUtteranceSpeech = ms(options.minUtteranceSpeechMs ?? 160);
+  }
+
+  /** Utterances dropped as too short to hold a word. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   /** Samples of this track seen so far. */
@@ -95,12 +120,17 @@ export class UtteranceSegmenter {
     this.#chunks.push({ start, samples: window.samples });
 
     if (!this.#speaking) {
+      if (window.probability > this.#threshold - 0.15) this.#riseStart ??= start;
+      else this.#riseStart = null;
       if (speech) {
         this.#speechRun += n;
         if (this.#speechRun >= this.#minSpeech) {
           this.#speaking = true;
           this.#silenceRun = 0;
-          this.#speechStart = this.#pos - this.#speechRun;
+          this.#speechStart = Math.min(this.#pos - this.#speechRun, this.#riseStart ?? Infinity);
+          this.#riseStart = null;
+          this.#speechSamples = this.#speechRun;
+          this.#continued = false;
         }
       } else {
         this.#speechRun = 0;
@@ -109,8 +139,12 @@ export class UtteranceSegmenter {
       return;
     }
 
-    if (speech) this.#silenceRun = 0;
-    else this.#silenceRun += n;
+    if (speech) {
+      this.#silenceRun = 0;
+      this.#speechSamples += n;
+    } else {
+      this.#silenceRun += n;
+    }
 
     const speechEnd = this.#pos - this.#silenceRun;
     const length = speechEnd - this.#speechStart;
@@ -140,8 +174,15 @@ export class UtteranceSegmenter {
     this.#silenceRun = 0;
     // A hard cut comes while the speaker is still talking: the next utterance starts right here,
     // so no audio falls between two pieces. Every other cut is in a pause.
+    const tooShort = !this.#continued && this.#speechSamples < this.#minUtteranceSpeech;
     this.#speaking = reason === 'max_length';
+    this.#continued = reason === 'max_length';
+    this.#speechSamples = 0;
     this.#speechStart = this.#pos;
+    if (tooShort) {
+      this.#dropped++;
+      return;
+    }
     this.onUtterance({ speechStartSample: speechStart, speechEndSample: speechEnd, audioStartSample: audioStart, audio, reason });
   }
 

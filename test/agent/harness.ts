@@ -101,6 +101,7 @@ export async function startAgentWorker(services: ServicesEnv, sttUrl: string, ex
     logs,
     waitForLog,
     async stop() {
+      if (process.env.AGENT_DIAG_DIR) await dumpBucket(services, bucket, `${process.env.AGENT_DIAG_DIR}/${agentName}`);
       if (child.exitCode === null) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -174,3 +175,15 @@ export function words(text: string): string[] {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function dumpBucket(services: ServicesEnv, bucket: string, dir: string): Promise<void> {
+  const { ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const s3 = createS3Client(services);
+  const list = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+  mkdirSync(dir, { recursive: true });
+  const { writeFileSync } = await import('node:fs');
+  for (const o of list.Contents ?? []) {
+    const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body!.transformToByteArray();
+    writeFileSync(`${dir}/${o.Key!.replaceAll('/', '_')}`, body);
+  }
+}
