@@ -140,14 +140,7 @@ export class UtteranceProcessor {
         }
       }
       const segment: TranscriptSegment = {
-        meetingId: this.opts.meetingId,
-        segmentId: u.segmentId,
-        participant: u.participant,
-        sequence: u.sequence,
-        trackSid: u.trackSid,
-        startMs: u.startMs,
-        endMs: u.endMs,
-        startedAt: u.startedAt,
+        ...this.#identityOf(u),
         text,
         language: result.language || this.opts.language,
         confidence: result.confidence,
@@ -168,14 +161,7 @@ export class UtteranceProcessor {
     );
     await this.#persistently(u.segmentId, 'queue deferred speech-to-text', () =>
       this.opts.queues.addDeferredStt({
-        meetingId: this.opts.meetingId,
-        segmentId: u.segmentId,
-        participant: u.participant,
-        sequence: u.sequence,
-        trackSid: u.trackSid,
-        startMs: u.startMs,
-        endMs: u.endMs,
-        startedAt: u.startedAt,
+        ...this.#identityOf(u),
         language: this.opts.language,
         prompt: this.opts.prompt ?? null,
         audioKey: key,
@@ -184,6 +170,20 @@ export class UtteranceProcessor {
   }
 
   /** Retries a storage step (Redis or S3 briefly away) for up to ~2 minutes before giving up loudly. */
+  /** What a segment and a deferred job share: which utterance of whom, and when. */
+  #identityOf(u: Utterance) {
+    return {
+      meetingId: this.opts.meetingId,
+      segmentId: u.segmentId,
+      participant: u.participant,
+      sequence: u.sequence,
+      trackSid: u.trackSid,
+      startMs: u.startMs,
+      endMs: u.endMs,
+      startedAt: u.startedAt,
+    };
+  }
+
   async #persistently<T>(segmentId: string, what: string, step: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
