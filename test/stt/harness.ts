@@ -8,7 +8,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { decodeToPcm, type PcmAudio } from '../../src/pipelines/audio/ffmpeg.js';
+import { SttError } from '../../src/pipelines/stt/index.js';
+import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import type { Config } from '../../src/config.js';
 import { loadCassette, saveCassette, type Cassette } from '../../src/replay/cassette.js';
 import { loadMeetingScript, type MeetingScript } from '../../src/replay/ground-truth.js';
@@ -272,3 +275,52 @@ export function mistralConfig(baseUrl: string, overrides: Partial<SttTestConfig>
 
 /** Fast retries for tests: small backoff, so fault tests stay short; lower bounds only are asserted. */
 export const FAST_RETRY = { baseDelayMs: 50, maxDelayMs: 200, maxRetryAfterMs: 5_000 } as const;
+
+/**
+ * What each adapter's test file needs: replay servers (and recording proxies) closed after every
+ * test, and a temporary folder for derived cassettes, removed after the file.
+ */
+export function useAdapterServers(provider: 'openai' | 'mistral') {
+  let tmp: TempDir | undefined;
+  const servers: { close(): Promise<void> }[] = [];
+  beforeAll(async () => {
+    tmp = await tempDir(`stt-${provider}-`);
+  });
+  afterAll(async () => {
+    await tmp?.remove();
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return {
+    /** A file in the per-file temporary folder. */
+    tmpFile: (name: string) => join(tmp!.path, name),
+    /** Closes `server` after the current test. */
+    closeAfterTest<T extends { close(): Promise<void> }>(server: T): T {
+      servers.push(server);
+      return server;
+    },
+    async replay(opts: Partial<Parameters<typeof startReplayServer>[0]> = {}): Promise<ReplayServer> {
+      const s = await startReplayServer({ provider, cassettes: [FIXTURE_CASSETTE], ...opts });
+      servers.push(s);
+      return s;
+    },
+    async proxyTo(s: ReplayServer): Promise<RecordingProxy> {
+      const p = await startRecordingProxy(s.url);
+      servers.push(p);
+      return p;
+    },
+  };
+}
+
+/** Awaits a call expected to fail, and returns its SttError (any other outcome fails the test). */
+export async function sttRejection(p: Promise<unknown>): Promise<SttError> {
+  const e = await p.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(SttError);
+  return e as SttError;
+}

@@ -2,8 +2,7 @@
  * The Mistral (Voxtral) adapter, with the real @mistralai/mistralai SDK, against the replay server
  * speaking Mistral's protocol and answering from the fixture meeting's cassette.
  */
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cassetteWithSilence,
   cassetteWithSpeakers,
@@ -11,54 +10,18 @@ import {
   cutTrack,
   cutUtterance,
   FAST_RETRY,
-  FIXTURE_CASSETTE,
   meetingScript,
   mistralConfig,
   quietRoom,
-  startRecordingProxy,
   startStatusServer,
-  tempDir,
   utterance,
-  type RecordingProxy,
-  type TempDir,
+  sttRejection as rejection,
+  useAdapterServers,
 } from '../../../test/stt/harness.js';
-import { startReplayServer, type ReplayServer } from '../../replay/server.js';
-import { createSpeechToText, SttError } from './index.js';
+import { createSpeechToText } from './index.js';
 
 const ROUTE = 'mistral.transcriptions';
-let tmp: TempDir;
-const servers: { close(): Promise<void> }[] = [];
-async function replay(opts: Partial<Parameters<typeof startReplayServer>[0]> = {}): Promise<ReplayServer> {
-  const s = await startReplayServer({ provider: 'mistral', cassettes: [FIXTURE_CASSETTE], ...opts });
-  servers.push(s);
-  return s;
-}
-async function proxyTo(s: ReplayServer): Promise<RecordingProxy> {
-  const p = await startRecordingProxy(s.url);
-  servers.push(p);
-  return p;
-}
-
-beforeAll(async () => {
-  tmp = await tempDir('stt-mistral-');
-});
-afterAll(async () => {
-  await tmp.remove();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function rejection(p: Promise<unknown>): Promise<SttError> {
-  const e = await p.then(
-    () => {
-      throw new Error('expected the call to fail');
-    },
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(SttError);
-  return e as SttError;
-}
+const { replay, proxyTo, tmpFile, closeAfterTest } = useAdapterServers('mistral');
 
 describe('Mistral speech-to-text', () => {
   it('returns the words of a cut utterance', async () => {
@@ -114,7 +77,7 @@ describe('Mistral speech-to-text', () => {
   });
 
   it('returns the provider’s speaker labels when diarization is asked', async () => {
-    const cassette = await cassetteWithSpeakers(join(tmp.path, 'speakers.json'));
+    const cassette = await cassetteWithSpeakers(tmpFile('speakers.json'));
     const s = await replay({ cassettes: [cassette] });
     const proxy = await proxyTo(s);
     const stt = createSpeechToText(mistralConfig(proxy.url));
@@ -186,7 +149,7 @@ describe('Mistral speech-to-text', () => {
   });
 
   it('drops Voxtral text on silence when it is a known hallucination', async () => {
-    const cassette = await cassetteWithSilence(join(tmp.path, 'silence.json'), { text: 'Merci d’avoir regardé cette vidéo !', noSpeechProb: 0, avgLogprob: 0 });
+    const cassette = await cassetteWithSilence(tmpFile('silence.json'), { text: 'Merci d’avoir regardé cette vidéo !', noSpeechProb: 0, avgLogprob: 0 });
     const s = await replay({ cassettes: [cassette] });
     const stt = createSpeechToText(mistralConfig(s.url));
     const result = await stt.transcribe({ audio: quietRoom(2_000), language: 'fr' });
@@ -217,7 +180,7 @@ describe('Mistral probe', () => {
 
   it('says the key is refused on 401', async () => {
     const refusing = await startStatusServer(401, { object: 'error', message: 'Unauthorized', type: 'invalid_request_error' });
-    servers.push(refusing);
+    closeAfterTest(refusing);
     const err = await rejection(createSpeechToText(mistralConfig(refusing.url, { STT_API_KEY: 'wrong-key' })).probe());
     expect(err).toMatchObject({ status: 401, retryable: false });
     expect(err.message).toMatch(/refused the API key/);

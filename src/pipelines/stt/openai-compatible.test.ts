@@ -2,60 +2,23 @@
  * The OpenAI-compatible adapter, through retries and the concurrency limit, against the replay
  * server speaking the real protocol and answering from the fixture meeting's cassette.
  */
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cassetteWithSilence,
   closedPort,
   cutUtterance,
   FAST_RETRY,
-  FIXTURE_CASSETTE,
   openAiConfig,
   quietRoom,
-  startRecordingProxy,
   startStatusServer,
-  tempDir,
   utterance,
-  type RecordingProxy,
-  type TempDir,
+  sttRejection as rejection,
+  useAdapterServers,
 } from '../../../test/stt/harness.js';
-import { startReplayServer, type ReplayServer } from '../../replay/server.js';
-import { createSpeechToText, SttError } from './index.js';
+import { createSpeechToText } from './index.js';
 
 const ROUTE = 'openai.transcriptions';
-let tmp: TempDir;
-const servers: { close(): Promise<void> }[] = [];
-async function replay(opts: Partial<Parameters<typeof startReplayServer>[0]> = {}): Promise<ReplayServer> {
-  const s = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE], ...opts });
-  servers.push(s);
-  return s;
-}
-async function proxyTo(s: ReplayServer): Promise<RecordingProxy> {
-  const p = await startRecordingProxy(s.url);
-  servers.push(p);
-  return p;
-}
-
-beforeAll(async () => {
-  tmp = await tempDir('stt-openai-');
-});
-afterAll(async () => {
-  await tmp.remove();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function rejection(p: Promise<unknown>): Promise<SttError> {
-  const e = await p.then(
-    () => {
-      throw new Error('expected the call to fail');
-    },
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(SttError);
-  return e as SttError;
-}
+const { replay, proxyTo, tmpFile, closeAfterTest } = useAdapterServers('openai');
 
 describe('OpenAI-compatible speech-to-text', () => {
   it('returns the words of a cut utterance, with timing, language code and confidence', async () => {
@@ -236,7 +199,7 @@ describe('OpenAI-compatible speech-to-text', () => {
   });
 
   it('drops a known hallucination on silence and counts it, keeping none of its text', async () => {
-    const cassette = await cassetteWithSilence(join(tmp.path, 'amara.json'), {
+    const cassette = await cassetteWithSilence(tmpFile('amara.json'), {
       text: 'Sous-titres réalisés par la communauté d’Amara.org',
       // Whisper is often confident about it: only the phrase list can catch it.
       noSpeechProb: 0.2,
@@ -254,7 +217,7 @@ describe('OpenAI-compatible speech-to-text', () => {
   });
 
   it('drops what Whisper itself rates as no speech, and loops, on noise', async () => {
-    const cassette = await cassetteWithSilence(join(tmp.path, 'noise.json'), {
+    const cassette = await cassetteWithSilence(tmpFile('noise.json'), {
       text: 'Le projet avance bien.',
       noSpeechProb: 0.9,
       avgLogprob: -1.4,
@@ -293,7 +256,7 @@ describe('OpenAI-compatible probe', () => {
 
   it('says the key is refused on 401', async () => {
     const refusing = await startStatusServer(401);
-    servers.push(refusing);
+    closeAfterTest(refusing);
     const err = await rejection(createSpeechToText(openAiConfig(refusing.url, { STT_API_KEY: 'sk-wrong' })).probe());
     expect(err).toMatchObject({ status: 401, retryable: false });
     expect(err.message).toMatch(/refused the API key.*STT_API_KEY/);
