@@ -60,21 +60,23 @@ export async function main(argv: string[]): Promise<void> {
   }
   const pipeline = startPipelineWorkers(deps);
   log.info({ workers: pipeline.workers.length }, 'pipeline workers started');
-  await new Promise<void>((resolve) => {
+  const inTime = await new Promise<boolean>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal, deadlineSeconds: args['shutdown-deadline-seconds'] }, 'shutting down');
       void pipeline
         .close(args['shutdown-deadline-seconds'] * 1000)
-        .then((inTime) => {
-          if (!inTime) log.warn({}, 'deadline reached; unfinished jobs will be resumed by another worker');
-        })
-        .finally(() => {
+        .catch(() => false)
+        .then((done) => {
+          if (!done) log.warn({}, 'deadline reached; unfinished jobs will be resumed by another worker');
           deps.mailer.close();
           deps.connection.disconnect();
-          resolve();
+          resolve(done);
         });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // An abandoned job's request (a Mistral call can take minutes) would keep the process alive past
+  // the deadline; its work is resumed by another worker, so nothing is lost by leaving now.
+  if (!inTime) process.exit(0);
 }

@@ -27,12 +27,18 @@ export function crashSafeOptions(c: CrashSafety): Pick<WorkerOptions, 'lockDurat
 
 /**
  * Stops taking jobs, lets active ones finish until the deadline, then closes by force: the jobs
- * still running keep their data in Redis and are picked up again by the stalled-job check.
- * Returns true when everything finished in time.
+ * still running keep their data in Redis and are picked up again by the stalled-job check once
+ * their lock expires. Returns true when everything finished in time.
+ *
+ * Not `close()` then `close(true)`: BullMQ returns the pending graceful close to the second call,
+ * so the force would never happen. `pause()` waits for the active jobs without closing anything.
  */
 export async function closeWorkers(workers: readonly Worker[], deadlineMs: number): Promise<boolean> {
-  const graceful = Promise.all(workers.map((w) => w.close())).then(() => true);
-  const inTime = await Promise.race([graceful, sleep(deadlineMs).then(() => false)]);
-  if (!inTime) await Promise.all(workers.map((w) => w.close(true)));
+  const deadline = new AbortController();
+  const drained = Promise.all(workers.map((w) => w.pause())).then(() => true);
+  const inTime = await Promise.race([drained, sleep(deadlineMs, false, { signal: deadline.signal }).catch(() => false)]);
+  // The deadline's timer must not keep the process alive once the jobs are done.
+  deadline.abort();
+  await Promise.all(workers.map((w) => w.close(!inTime)));
   return inTime;
 }
