@@ -1,15 +1,20 @@
 /**
  * Speech-to-text answers 503 for 30 s, then 429 with Retry-After, then slowly. Nothing said in
  * the meantime is lost: the agent spools the audio of the utterances it could not transcribe live
- * to S3 and queues deferred jobs; transcribing those once the service is back gives the same
- * transcript as a meeting without faults.
+ * to S3 and queues deferred jobs; once the service is back, the pipeline's own segment and
+ * deferred speech-to-text workers make the same transcript as a meeting without faults.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { joinAsSpeaker, type SpeakerBot } from '../../src/local/meeting-bot.js';
 import { requestStop } from '../../src/agent/stop-signal.js';
 import { decodeToPcm } from '../../src/pipelines/audio/ffmpeg.js';
+import { startDeferredSttWorker } from '../../src/pipelines/queues/deferred-stt-worker.js';
+import { startSegmentWorker } from '../../src/pipelines/queues/segment-worker.js';
+import { closeWorkers, DEFAULT_CRASH_SAFETY } from '../../src/pipelines/queues/worker-runtime.js';
+import { createSpeechToText } from '../../src/pipelines/stt/index.js';
 import { segmentId } from '../../src/pipelines/transcript/segment.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
@@ -20,20 +25,9 @@ const PLAY_MS = 49_000; // u01–u07
 const truth = script.utterances.filter((u) => u.endMs <= PLAY_MS);
 const ROUTE = 'openai.transcriptions' as const;
 
-/** What the deferred worker does with a spooled utterance: send the FLAC to speech-to-text. */
-async function transcribeFile(sttUrl: string, flac: Uint8Array): Promise<string> {
-  const form = new FormData();
-  form.append('file', new Blob([flac], { type: 'audio/flac' }), 'utterance.flac');
-  form.append('model', 'whisper-large-v3');
-  form.append('language', 'fr');
-  form.append('response_format', 'json');
-  const res = await fetch(`${sttUrl}/v1/audio/transcriptions`, { method: 'POST', body: form });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { text: string }).text;
-}
-
 describe('speech-to-text outage during a meeting', () => {
-  const services = inject('services');
+  // A Redis database of its own: the pipeline workers below must see this meeting's jobs only.
+  const services = { ...inject('services'), REDIS_URL: `${inject('services').REDIS_URL}/14` };
   const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
   const room = `outage-${randomUUID().slice(0, 8)}`;
   const meetingId = `outage-${randomUUID().slice(0, 8)}`;
@@ -41,16 +35,19 @@ describe('speech-to-text outage during a meeting', () => {
   let worker: AgentWorker;
   let probe: QueueProbe;
   const bots: SpeakerBot[] = [];
+  const pipeline: Worker[] = [];
 
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
     // A live transcription slower than 4 s is given up and spooled.
     worker = await startAgentWorker(services, stt.url, { STT_TIMEOUT_MS: '4000' });
     probe = new QueueProbe(services);
+    await probe.redis.flushdb();
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all(bots.map((b) => b.disconnect().catch(() => undefined)));
+    await closeWorkers(pipeline, 5_000);
     await worker?.stop();
     await probe?.close();
     await stt?.close();
@@ -90,21 +87,30 @@ describe('speech-to-text outage during a meeting', () => {
     // The finaliser is told how many utterances to wait for, spooled ones included.
     expect(Object.values(meeting!.segmentCounts ?? {}).reduce((a, b) => a + b, 0)).toBe(truth.length);
 
-    // The deferred worker's part: fetch each spooled FLAC and transcribe it with the service back.
+    // The spool: one FLAC per deferred utterance, holding at least its speech.
     const s3 = createS3Client(services);
-    const recovered = [];
     for (const d of deferred) {
       const key = String(d.data.audioKey);
       expect(key).toBe(`meetings/${meetingId}/audio-spool/${String(d.data.segmentId)}.flac`);
       const object = await s3.send(new GetObjectCommand({ Bucket: worker.bucket, Key: key }));
-      const flac = await object.Body!.transformToByteArray();
-      const pcm = await decodeToPcm(Buffer.from(flac));
-      const seconds = pcm.samples.length / 16_000;
-      expect(seconds).toBeGreaterThan((Number(d.data.endMs) - Number(d.data.startMs)) / 1000);
+      const pcm = await decodeToPcm(Buffer.from(await object.Body!.transformToByteArray()));
+      expect(pcm.samples.length / 16_000).toBeGreaterThan((Number(d.data.endMs) - Number(d.data.startMs)) / 1000);
       expect(segmentId(String((d.data.participant as { identity: string }).identity), Number(d.data.sequence))).toBe(d.data.segmentId);
-      recovered.push({ startMs: Number(d.data.startMs), speaker: (d.data.participant as { identity: string }).identity, text: await transcribeFile(stt.url, flac) });
     }
-    const transcript = [...live.map((s) => ({ startMs: s.startMs, speaker: s.participant.identity, text: s.text })), ...recovered].sort((a, b) => a.startMs - b.startMs);
-    expect(transcript.map((t) => `${t.speaker}: ${words(t.text).join(' ')}`)).toEqual(truth.map((u) => `${u.speaker}: ${words(u.text).join(' ')}`));
-  }, 180_000);
+
+    // The service is back: the pipeline's workers store the live segments and transcribe the spool.
+    const sttBack = createSpeechToText({ STT_PROVIDER: 'openai-compatible', STT_BASE_URL: `${stt.url}/v1`, STT_API_KEY: '', STT_MODEL: 'whisper-large-v3', STT_CONCURRENCY: 2, STT_TIMEOUT_MS: 30_000 });
+    pipeline.push(
+      startSegmentWorker(probe.redis.duplicate(), probe.store, DEFAULT_CRASH_SAFETY),
+      startDeferredSttWorker(probe.redis.duplicate(), { store: probe.store, s3, bucket: worker.bucket, stt: sttBack }, DEFAULT_CRASH_SAFETY, 2),
+    );
+    const stored = await probe.waitFor('every segment in the store', () => probe.store.segments(meetingId), (s) => s.length >= truth.length, 60_000);
+    expect(stored).toHaveLength(truth.length);
+    expect(stored.filter((s) => s.deferred).map((s) => s.segmentId).sort()).toEqual(deferred.map((d) => String(d.data.segmentId)).sort());
+    const transcript = [...stored].sort((a, b) => a.startMs - b.startMs);
+    expect(transcript.map((t) => `${t.participant.identity}: ${words(t.text).join(' ')}`)).toEqual(truth.map((u) => `${u.speaker}: ${words(u.text).join(' ')}`));
+    // The spooled audio does not outlive its text.
+    const left = await s3.send(new ListObjectsV2Command({ Bucket: worker.bucket, Prefix: `meetings/${meetingId}/audio-spool/` }));
+    expect(left.KeyCount ?? 0).toBe(0);
+  }, 240_000);
 });
