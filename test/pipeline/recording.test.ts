@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseTranscribeArgs, runTranscribe } from '../../src/cli/transcribe.js';
+import { parseTranscribeArgs, runTranscribe, transcribeRecording } from '../../src/cli/transcribe.js';
+import { createSpeechToText } from '../../src/pipelines/stt/index.js';
+import { cassetteWithSpeakers, mistralConfig } from '../stt/harness.js';
 import { main as deleteMain } from '../../src/cli/delete.js';
 import { loadConfig } from '../../src/config.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../../src/local/smtp-receiver.js';
@@ -91,6 +93,39 @@ describe('meeting-agent transcribe', () => {
     expect(result.emailed).toEqual(['secretariat@mairie-exemple.fr']);
     const link = [...String(mail?.parsed.html).matchAll(/href="([^"]+)"/g)][0]?.[1]?.replace(/&amp;/g, '&');
     expect(await (await fetch(link as string)).text()).toBe(readFileSync(join(out, 'minutes.md'), 'utf8'));
+  });
+});
+
+describe('meeting-agent transcribe with a provider that diarizes (Voxtral)', () => {
+  it('names each voice once across pieces, "Intervenant n" in order of appearance, one voice per person', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'diarize-'));
+    const voxtral = await startReplayServer({ provider: 'mistral', cassettes: [await cassetteWithSpeakers(join(dir, 'speakers.json'))] });
+    try {
+      const recording = await transcribeRecording('fixtures/meetings/comite-projet/mixed.opus', {
+        meetingId: 'rec-diarized',
+        language: 'fr',
+        stt: createSpeechToText(mistralConfig(voxtral.url)),
+        maxPieceMs: 60_000,
+        startedAt: '2025-12-01T09:00:00.000Z',
+      });
+      expect(recording.pieces).toHaveLength(3);
+      expect(recording.segments.map((s) => s.text).join(' ')).toBe(script.utterances.map((u) => u.text).join(' '));
+      // The provider's labels become stable, anonymous names: the same voice in another piece is
+      // the same speaker, and each speaker is one person of the ground truth.
+      const firstSpeakers = [...new Set(script.utterances.map((u) => u.speaker))];
+      expect(recording.participants).toEqual(firstSpeakers.map((_, i) => ({ identity: `speaker-${i + 1}`, name: `Intervenant ${i + 1}` })));
+      const personOf = new Map<string, string>();
+      for (const segment of recording.segments) {
+        const truth = script.utterances.find((u) => u.text === segment.text)!;
+        expect(personOf.get(segment.participant.identity) ?? truth.speaker).toBe(truth.speaker);
+        personOf.set(segment.participant.identity, truth.speaker);
+      }
+      expect(new Set(personOf.values()).size).toBe(firstSpeakers.length);
+      // Sequence numbers count per speaker, so segment ids stay unique.
+      expect(new Set(recording.segments.map((s) => s.segmentId)).size).toBe(recording.segments.length);
+    } finally {
+      await voxtral.close();
+    }
   });
 });
 
