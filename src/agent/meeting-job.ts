@@ -12,10 +12,11 @@ import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
 import { createSpeechToText } from '../pipelines/stt/index.js';
 import { createS3Client } from '../storage/s3-client.js';
 import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from './dispatch-metadata.js';
-import { CAPTION_TOPIC, MeetingTranscriber } from './meeting-transcriber.js';
+import { sendCaption } from './captions.js';
+import { MeetingTranscriber } from './meeting-transcriber.js';
 import { SequenceCounter } from './sequence-counter.js';
 import { watchStop } from './stop-signal.js';
-import { errorSummary, UtteranceProcessor, type Utterance } from './utterance-processor.js';
+import { errorSummary, UtteranceProcessor } from './utterance-processor.js';
 
 export async function runMeetingJob(ctx: JobContext, vad: VAD, connect: () => Promise<void>): Promise<void> {
   const config = loadConfig('worker');
@@ -150,20 +151,4 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
   });
   d.setStopWatch(await watchStop(d.redis, d.subscriber, meetingId, () => void transcriber.end('host_stop')));
   await transcriber.start();
-}
-
-async function sendCaption(room: JobContext['room'], u: Utterance, text: string): Promise<void> {
-  const local = room.localParticipant;
-  if (!local || !room.isConnected) return;
-  const writer = await local.streamText({
-    topic: CAPTION_TOPIC,
-    senderIdentity: u.participant.identity,
-    attributes: {
-      'lk.transcribed_track_id': u.trackSid ?? '',
-      'lk.segment_id': u.segmentId,
-      'lk.transcription_final': 'true',
-    },
-  });
-  await writer.write(text);
-  await writer.close();
 }
