@@ -18,7 +18,8 @@ if (files.length === 0) {
 let failed = 0;
 for (const file of files) {
   console.log(`\n=== ${file} (${new Date().toISOString()}, node ${process.version})`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join('bench', file)], { stdio: 'inherit' });
+  // NODE_ENV=production: rtc-node logs every frame callback at debug level otherwise.
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join('bench', file)], { stdio: 'inherit', env: { NODE_ENV: 'production', ...process.env } });
   if (result.status !== 0) {
     failed++;
     console.error(`${file} failed with exit code ${result.status}`);

@@ -117,6 +117,13 @@ export class MeetingTranscriber {
     return this.#captures.size;
   }
 
+  /** The largest backlog, in ms of audio, between what a microphone delivered and what the VAD analysed. */
+  get vadBacklogMs(): number {
+    let max = 0;
+    for (const { capture } of this.#captures.values()) max = Math.max(max, capture.samplesReceived - capture.samplesAnalysed);
+    return (max * 1000) / CAPTURE_SAMPLE_RATE;
+  }
+
   /** Starts on a connected room: announce, subscribe to everyone present, watch for changes. */
   async start(): Promise<void> {
     const { room } = this.#o;

@@ -66,6 +66,11 @@ export class TrackCapture {
     return this.#pushed;
   }
 
+  /** Samples the VAD has analysed: behind `samplesReceived` by the VAD's backlog. */
+  get samplesAnalysed(): number {
+    return this.#segmenter.position;
+  }
+
   /**
    * Stops reading the track. With `flush`, the utterance in progress is emitted (the speaker left,
    * the meeting ends); without, it is dropped (the participant opted out: respect it from now on).

@@ -59,7 +59,7 @@ export interface ProcessorOptions {
   liveDeadlineMs: number;
   logger: Logger;
   /** Called after each live caption with the delay beyond the speech-to-text time (benchmarks). */
-  onTiming?: (t: { sttMs: number; captionDelayMs: number; overheadMs: number }) => void;
+  onTiming?: (u: Utterance, t: { sttMs: number; captionDelayMs: number; overheadMs: number }) => void;
 }
 
 export function spoolKey(prefix: string, meetingId: string, segmentId: string): string {
@@ -133,7 +133,7 @@ export class UtteranceProcessor {
         try {
           await this.opts.captions(u, text);
           const captionDelayMs = performance.now() - u.cutAt;
-          this.opts.onTiming?.({ sttMs, captionDelayMs, overheadMs: captionDelayMs - sttMs });
+          this.opts.onTiming?.(u, { sttMs, captionDelayMs, overheadMs: captionDelayMs - sttMs });
         } catch (e) {
           // A lost caption is a display glitch; the segment below is what counts.
           logger.warn({ segmentId: u.segmentId, err: errorSummary(e) }, 'caption not sent');

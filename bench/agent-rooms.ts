@@ -1,0 +1,221 @@
+/**
+ * The agent side of the agent benchmark, in a process of its own so that its CPU and memory are
+ * the agent's alone (the bots, the replay server and the coordinator live in bench/agent.bench.ts).
+ *
+ * It runs the worker's own per-room code (MeetingTranscriber + UtteranceProcessor + captions, on
+ * real LiveKit, Redis and MinIO) for several rooms in one process, which is what a job process
+ * would do if it held several rooms, and reports:
+ *   - the VAD-loaded process before any room (what every job process costs at rest);
+ *   - CPU seconds (this process and its ffmpeg children) between the coordinator's marks;
+ *   - resident memory sampled every 250 ms;
+ *   - the largest VAD backlog (keeping up with real time or not);
+ *   - per caption: speech-to-text time and the rest of the delay from cut to caption sent.
+ *
+ * Protocol (IPC): ← {join} → {joined} ; ← {mark} ; ← {end} → {report}.
+ */
+import { initializeLogger, type VAD } from '@livekit/agents';
+import * as silero from '@livekit/agents-plugin-silero';
+import { Room } from '@livekit/rtc-node';
+import { AccessToken } from 'livekit-server-sdk';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { sendCaption } from '../src/agent/captions.js';
+import { MeetingTranscriber } from '../src/agent/meeting-transcriber.js';
+import { SequenceCounter } from '../src/agent/sequence-counter.js';
+import { UtteranceProcessor } from '../src/agent/utterance-processor.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logging.js';
+import { MeetingStore } from '../src/meeting/meeting-store.js';
+import { MeetingQueues } from '../src/pipelines/queues/producers.js';
+import { createRedisConnection } from '../src/pipelines/queues/redis-connection.js';
+import { createSpeechToText } from '../src/pipelines/stt/index.js';
+import { createS3Client } from '../src/storage/s3-client.js';
+
+export const RoomsInput = z.object({ rooms: z.array(z.object({ room: z.string(), meetingId: z.string() })).min(1) });
+
+export interface CaptionTiming {
+  meetingId: string;
+  segmentId: string;
+  identity: string;
+  sttMs: number;
+  /** Cut → caption sent, minus speech-to-text. */
+  overheadMs: number;
+  /** Wall clock (Date.now()) of the speech end the VAD detected, and of the caption sent. */
+  speechEndWallMs: number;
+  captionSentWallMs: number;
+}
+
+export interface AgentRoomsReport {
+  rooms: number;
+  restRssMb: number;
+  joinedRssMb: number;
+  peakRssMb: number;
+  meanRssMb: number;
+  cpuSeconds: number;
+  childCpuSeconds: number;
+  markedSeconds: number;
+  maxVadBacklogMs: number;
+  timings: CaptionTiming[];
+  live: number;
+  deferred: number;
+}
+
+export type ToAgent = { type: 'join' } | { type: 'mark' } | { type: 'end' };
+export type FromAgent = { type: 'joined' } | { type: 'report'; report: AgentRoomsReport };
+
+const CLOCK_TICKS = 100;
+/** CPU of reaped children (ffmpeg encodes), from /proc/self/stat (cutime + cstime). */
+function childCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+const rssMb = () => process.memoryUsage().rss / 2 ** 20;
+const send = (m: FromAgent) => process.send?.(m);
+
+/**
+ * BENCH_VAD=none: every track is received, decoded and resampled as usual but no VAD runs, so the
+ * run measures what receiving audio from LiveKit costs by itself (the floor under the agent's CPU).
+ */
+function receiveOnlyVad(): VAD {
+  return {
+    stream() {
+      let close: () => void = () => undefined;
+      const closed = new Promise<void>((r) => (close = r));
+      return {
+        pushFrame() {},
+        close,
+        // No events: the iteration just ends when the track's capture closes the stream.
+        [Symbol.asyncIterator]: () => ({ next: () => closed.then(() => ({ done: true, value: undefined })) }),
+      };
+    },
+  } as unknown as VAD;
+}
+
+const { rooms } = RoomsInput.parse(JSON.parse(process.env.BENCH_ROOMS ?? '{}'));
+initializeLogger({ pretty: false, level: 'warn' });
+const config = loadConfig('worker');
+const logger = createLogger('agent', 'warn');
+const vad = process.env.BENCH_VAD === 'none' ? receiveOnlyVad() : await silero.VAD.load();
+const redis = createRedisConnection(config.REDIS_URL);
+const store = new MeetingStore(redis);
+const queues = new MeetingQueues(redis);
+const s3 = createS3Client(config);
+// One speech-to-text client per process, as in a job process: STT_CONCURRENCY is per process.
+const stt = createSpeechToText(config, { logger });
+await new Promise((r) => setTimeout(r, 1000));
+global.gc?.();
+const restRssMb = rssMb();
+
+const timings: CaptionTiming[] = [];
+const transcribers: { transcriber: MeetingTranscriber; room: Room; processor: UtteranceProcessor }[] = [];
+let sampler: NodeJS.Timeout | undefined;
+const samples: number[] = [];
+let maxVadBacklogMs = 0;
+let mark: { cpu: number; child: number; at: number } | null = null;
+
+async function join(): Promise<void> {
+  for (const [i, r] of rooms.entries()) {
+    const token = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, { identity: `bench-agent-${i}`, name: 'Transcription', ttl: '2h' });
+    token.kind = 'agent';
+    token.addGrant({ roomJoin: true, room: r.room, agent: true, canPublish: false, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: true });
+    const room = new Room();
+    await room.connect(config.LIVEKIT_URL, await token.toJwt(), { autoSubscribe: false, dynacast: false });
+    await store.create({ meetingId: r.meetingId, room: r.room, language: 'fr', requester: null, glossary: [] });
+    const wallMs = Date.now();
+    await store.update(r.meetingId, (m) => ({ ...m, status: 'active', startedAt: new Date(wallMs).toISOString() }));
+    const clockZero = { wallMs, perf: performance.now() };
+    const processor = new UtteranceProcessor({
+      meetingId: r.meetingId,
+      language: 'fr',
+      stt,
+      queues,
+      s3,
+      bucket: config.S3_BUCKET,
+      prefix: config.S3_PREFIX,
+      liveDeadlineMs: config.STT_TIMEOUT_MS,
+      logger,
+      captions: (u, text) => sendCaption(room, u, text),
+      onTiming: (u, t) =>
+        timings.push({
+          meetingId: r.meetingId,
+          segmentId: u.segmentId,
+          identity: u.participant.identity,
+          sttMs: t.sttMs,
+          overheadMs: t.overheadMs,
+          speechEndWallMs: clockZero.wallMs + u.endMs,
+          captionSentWallMs: Date.now(),
+        }),
+    });
+    const transcriber = new MeetingTranscriber({
+      room,
+      meetingId: r.meetingId,
+      language: 'fr',
+      clockZero,
+      vad,
+      processor,
+      sequences: new SequenceCounter(redis, r.meetingId),
+      store,
+      queues,
+      maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
+      maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
+      noHumanTimeoutMs: 10 * 60_000,
+      logger,
+    });
+    await transcriber.start();
+    transcribers.push({ transcriber, room, processor });
+  }
+  send({ type: 'joined' });
+}
+
+function startMark(): void {
+  mark = { cpu: ownCpuSeconds(), child: childCpuSeconds(), at: performance.now() };
+  sampler = setInterval(() => {
+    samples.push(rssMb());
+    for (const t of transcribers) maxVadBacklogMs = Math.max(maxVadBacklogMs, t.transcriber.vadBacklogMs);
+  }, 250);
+}
+
+async function end(): Promise<void> {
+  if (!mark) throw new Error('end before mark');
+  clearInterval(sampler);
+  const cpuSeconds = ownCpuSeconds() - mark.cpu;
+  const childCpu = childCpuSeconds() - mark.child;
+  const markedSeconds = (performance.now() - mark.at) / 1000;
+  const joinedRssMb = samples[0] ?? rssMb();
+  await Promise.all(transcribers.map((t) => t.transcriber.end('host_stop')));
+  const stats = transcribers.map((t) => t.processor.stats);
+  await Promise.all(transcribers.map((t) => t.room.disconnect()));
+  send({
+    type: 'report',
+    report: {
+      rooms: rooms.length,
+      restRssMb,
+      joinedRssMb,
+      peakRssMb: Math.max(...samples),
+      meanRssMb: samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length),
+      cpuSeconds,
+      childCpuSeconds: childCpu,
+      markedSeconds,
+      maxVadBacklogMs,
+      timings,
+      live: stats.reduce((a, s) => a + s.live, 0),
+      deferred: stats.reduce((a, s) => a + s.deferred, 0),
+    },
+  });
+  await queues.close();
+  redis.disconnect();
+  setTimeout(() => process.exit(0), 500);
+}
+
+process.on('message', (m: ToAgent) => {
+  const run = m.type === 'join' ? join() : m.type === 'mark' ? Promise.resolve(startMark()) : end();
+  run.catch((e: unknown) => {
+    console.error('agent-rooms failed:', e);
+    process.exit(1);
+  });
+});

@@ -1,0 +1,236 @@
+/**
+ * Agent benchmark: `npm run bench -- agent` (or `npx tsx bench/agent.bench.ts`).
+ *
+ * On a real LiveKit server (with Redis and MinIO) on this machine, K rooms each play the fixture
+ * meeting (fixtures/meetings/comite-projet: 4 microphones, 3 people speaking and one open, quiet
+ * microphone, 2 min 28 s) through publisher bots, with a listener bot per room receiving the
+ * captions. The agent side (bench/agent-rooms.ts) runs the worker's per-room code for the K rooms
+ * in one process of its own; speech-to-text is the replay server at a realistic 300-800 ms.
+ *
+ * Reported for each K (BENCH_AGENT_ROOMS, default "1,2,4"; stops after the first K that does not
+ * keep up):
+ *   - CPU seconds per speaker-hour (one microphone track for one hour), agent process + ffmpeg;
+ *   - memory: a VAD-loaded process at rest, and the marginal resident memory per room;
+ *   - keeping up: the VAD's largest backlog, captions and deferred utterances;
+ *   - caption delay beyond speech-to-text: cut → caption sent (agent), and detected speech end →
+ *     caption received by a listener (user), each minus that utterance's speech-to-text time.
+ *
+ * BENCH_VAD=none runs the rooms without any VAD (so without captions): what receiving the audio
+ * from LiveKit costs by itself. BENCH_PLAY_SECONDS=49 plays only the first 49 s (7 utterances).
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../src/local/meeting-bot.js';
+import { startLocalServices } from '../src/local/services.js';
+import { startReplayServer } from '../src/replay/server.js';
+import { createS3Client } from '../src/storage/s3-client.js';
+import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../test/agent/harness.js';
+import type { AgentRoomsReport, FromAgent, ToAgent } from './agent-rooms.js';
+
+const STT_LATENCY: [number, number] = [300, 800];
+/** A room keeps up when the VAD is never more than this behind real time. */
+const KEEP_UP_BACKLOG_MS = 1_000;
+const roomCounts = (process.env.BENCH_AGENT_ROOMS ?? '1,2,4').split(',').map(Number);
+const receiveOnly = process.env.BENCH_VAD === 'none';
+
+const script = fixtureScript();
+/** BENCH_PLAY_SECONDS plays only the start of the meeting (quicker comparisons). */
+const playMs = Math.min(script.durationMs, Number(process.env.BENCH_PLAY_SECONDS ?? Infinity) * 1000);
+const utterancesPlayed = script.utterances.filter((u) => u.endMs <= playMs).length;
+const speakingParticipants = script.participants.filter((p) => !p.silent).length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const services = await startLocalServices({ baseDir: '.services/bench' });
+const bucket = `bench-agent-${randomUUID().slice(0, 8)}`;
+await createS3Client(services.env).send(new CreateBucketCommand({ Bucket: bucket }));
+let unmatched = 0;
+const stt = await startReplayServer({
+  provider: 'openai',
+  cassettes: [FIXTURE_CASSETTE],
+  faults: [{ route: 'openai.transcriptions', latencyMs: STT_LATENCY }],
+  onUnmatched: () => unmatched++,
+});
+const auth = { apiKey: services.env.LIVEKIT_API_KEY, apiSecret: services.env.LIVEKIT_API_SECRET };
+
+interface RunResult {
+  report: AgentRoomsReport;
+  captions: number;
+  expectedCaptions: number;
+  unmatched: number;
+  userDelays: number[];
+  load: number;
+}
+
+async function run(k: number): Promise<RunResult> {
+  const rooms = Array.from({ length: k }, (_, i) => ({ room: `bench-${k}-${i}-${randomUUID().slice(0, 6)}`, meetingId: `bench-${randomUUID().slice(0, 8)}` }));
+  const agent = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/agent-rooms.ts'], {
+    env: {
+      ...process.env,
+      ...services.env,
+      NODE_ENV: 'production',
+      S3_BUCKET: bucket,
+      STT_PROVIDER: 'openai-compatible',
+      STT_BASE_URL: `${stt.url}/v1`,
+      STT_MODEL: 'whisper-large-v3',
+      // One job process per room in production: the same speech-to-text concurrency per room.
+      STT_CONCURRENCY: String(4 * k),
+      BENCH_ROOMS: JSON.stringify({ rooms }),
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<number | null>((r) => agent.once('exit', r));
+  const next = (type: FromAgent['type']) =>
+    new Promise<FromAgent>((resolve, reject) => {
+      agent.on('message', (m: FromAgent) => m.type === type && resolve(m));
+      void exited.then((code) => reject(new Error(`agent process exited (${code}) before ${type}`)));
+    });
+  const tell = (m: ToAgent) => agent.send(m);
+
+  const bots: (SpeakerBot | ListenerBot)[] = [];
+  const listeners: ListenerBot[] = [];
+  const speakers: SpeakerBot[] = [];
+  try {
+    const joined = next('joined');
+    tell({ type: 'join' });
+    await joined;
+    for (const r of rooms) {
+      const listener = await joinAsListener({ url: services.env.LIVEKIT_URL, room: r.room, identity: 'observer', name: 'Observer', auth });
+      listeners.push(listener);
+      bots.push(listener);
+      for (const p of script.participants) {
+        const s = await joinAsSpeaker({ url: services.env.LIVEKIT_URL, room: r.room, identity: p.identity, name: p.name, auth, file: `${FIXTURE_DIR}/${p.file}`, durationMs: playMs, autoplay: false });
+        speakers.push(s);
+        bots.push(s);
+      }
+    }
+    await sleep(1_500); // subscriptions settle
+    const unmatchedBefore = unmatched;
+    tell({ type: 'mark' });
+    for (const s of speakers) void s.play();
+    await Promise.all(speakers.map((s) => s.finished));
+    await sleep(2_000); // the last utterances' closing silence, speech-to-text and captions
+    const load = loadavg()[0]!;
+    const reported = next('report');
+    tell({ type: 'end' });
+    const { report } = (await reported) as Extract<FromAgent, { type: 'report' }>;
+
+    const userDelays: number[] = [];
+    for (const [i, listener] of listeners.entries()) {
+      for (const c of listener.captions) {
+        const t = report.timings.find((x) => x.meetingId === rooms[i]!.meetingId && x.segmentId === c.attributes['lk.segment_id']);
+        if (t) userDelays.push(c.receivedAtMs - t.speechEndWallMs - t.sttMs);
+      }
+    }
+    return {
+      report,
+      captions: listeners.reduce((a, l) => a + l.captions.length, 0),
+      expectedCaptions: k * utterancesPlayed,
+      unmatched: unmatched - unmatchedBefore,
+      userDelays,
+      load,
+    };
+  } finally {
+    await Promise.all(bots.map((b) => b.disconnect().catch(() => undefined)));
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  }
+}
+
+/** Resident memory (MB) of a process, from /proc. */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * The production shape: `meeting-agent worker` (compiled, as in the Docker image) with its warm
+ * idle job process. @livekit/agents 1.9 runs one process per job, so this process is what each
+ * room costs in memory before any audio arrives.
+ */
+async function measureWorkerProcesses(): Promise<{ workerMb: number; idleJobMb: number; compiled: boolean }> {
+  const compiled = existsSync('dist/src/cli.js');
+  const args = compiled ? ['dist/src/cli.js', 'worker'] : ['--import', 'tsx', 'src/cli.ts', 'worker'];
+  const worker = spawn(process.execPath, args, {
+    env: { ...process.env, ...services.env, NODE_ENV: 'production', LOG_LEVEL: 'info', S3_BUCKET: bucket, STT_BASE_URL: `${stt.url}/v1`, AGENT_NAME: 'bench-memory' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    const deadline = Date.now() + 90_000;
+    let out = '';
+    worker.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    while (!out.includes('registered worker') || childrenOf(worker.pid!).length === 0) {
+      if (Date.now() > deadline) throw new Error('the worker did not register with an idle job process');
+      await sleep(500);
+    }
+    await sleep(15_000); // the idle process loads the VAD and the pipeline modules
+    return { workerMb: rssOf(worker.pid!), idleJobMb: Math.max(...childrenOf(worker.pid!).map(rssOf)), compiled };
+  } finally {
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+  }
+}
+
+const rows: string[] = [];
+const peaks: { k: number; peakRssMb: number }[] = [];
+let restRss = NaN;
+try {
+  const m = await measureWorkerProcesses();
+  console.log(
+    `meeting-agent worker (${m.compiled ? 'compiled, as in the Docker image' : 'under tsx: npm run build first for the Docker figure'}): worker ${m.workerMb.toFixed(0)} MB, idle job process (one per room) ${m.idleJobMb.toFixed(0)} MB`,
+  );
+  for (const k of roomCounts) {
+    console.log(`running ${k} room(s) of ${script.participants.length} microphones for ${(playMs / 1000).toFixed(0)} s…`);
+    const r = await run(k);
+    const rep = r.report;
+    restRss = rep.restRssMb;
+    peaks.push({ k, peakRssMb: rep.peakRssMb });
+    const speakerHours = (k * script.participants.length * playMs) / 3_600_000;
+    const cpu = rep.cpuSeconds + rep.childCpuSeconds;
+    const overheads = rep.timings.map((t) => t.overheadMs);
+    const keptUp = rep.maxVadBacklogMs <= KEEP_UP_BACKLOG_MS && rep.deferred === 0 && r.captions >= r.expectedCaptions * 0.95;
+    rows.push(
+      `| ${k} | ${(cpu / speakerHours).toFixed(1)} s | ${((cpu / rep.markedSeconds) * 100).toFixed(0)} % | ${((rep.peakRssMb - rep.restRssMb) / k).toFixed(1)} MB | ${rep.peakRssMb.toFixed(0)} MB | ${receiveOnly ? 'n/a' : `${rep.maxVadBacklogMs.toFixed(0)} ms`} | ${r.captions}/${r.expectedCaptions} | ${rep.deferred} | ${percentile(overheads, 50).toFixed(0)} / ${percentile(overheads, 95).toFixed(0)} ms | ${percentile(r.userDelays, 50).toFixed(0)} / ${percentile(r.userDelays, 95).toFixed(0)} ms | ${r.unmatched} | ${r.load.toFixed(1)} | ${receiveOnly ? 'n/a' : keptUp ? 'yes' : 'no'} |`,
+    );
+    console.log(rows.at(-1));
+    if (!keptUp && !receiveOnly) break;
+  }
+  console.log(
+    `\nAgent, fixture meeting (${script.participants.length} microphones, ${speakingParticipants} speaking, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms; ${receiveOnly ? 'RECEIVE ONLY (BENCH_VAD=none: no VAD, no captions)' : 'VAD loaded'}; agent process at rest: ${restRss.toFixed(0)} MB`,
+  );
+  console.log(
+    '| rooms in one process | CPU per speaker-hour | CPU (% of one core) | memory per room (marginal) | peak RSS | max VAD backlog | captions | deferred | cut → caption − STT p50 / p95 | speech end → caption received − STT p50 / p95 | unmatched STT | load (1 min) | keeps up |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+  const [first, last] = [peaks[0], peaks.at(-1)];
+  if (first && last && last.k > first.k) {
+    // Each run is a fresh process: the slope between runs is steadier than (peak - rest) / K.
+    console.log(`\nmemory per added room (peak RSS, ${first.k} → ${last.k} rooms): ${((last.peakRssMb - first.peakRssMb) / (last.k - first.k)).toFixed(1)} MB`);
+  }
+} finally {
+  await stt.close();
+  await services.stop();
+}
+// rtc-node's native handles keep the event loop alive after the rooms are left.
+process.exit(0);
