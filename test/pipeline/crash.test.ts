@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../src/local/redis-server.js';
-import { startHarness, type Harness } from './harness.js';
+import { startHarness, until, type Harness } from './harness.js';
 import { fixtureMeeting, loadFixtureScript } from './meeting-fixtures.js';
 
 const script = loadFixtureScript();
@@ -24,14 +24,6 @@ afterEach(async () => {
   child = undefined;
   redis = undefined;
 });
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('pipeline crash safety', () => {
   it('a worker killed mid-finalisation: another worker resumes the job and the meeting is finalised once', async () => {

@@ -28,6 +28,15 @@ export const FAST_CRASH: CrashSafety = { lockDurationMs: 2_000, stalledIntervalM
 export const FAST_FINALIZE: FinalizeTiming = { pollMs: 200, waitCapMs: 4_000, agentReportCapMs: 4_000 };
 export const FAST_BACKOFF = { initialInterval: 100, maxInterval: 400, exponent: 1.5, maxElapsedTime: 20_000 };
 
+/** Polls `check` every 50 ms until it holds; fails naming `what` after the timeout. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface HarnessOptions {
   cassettes: string[];
   faults?: FaultRuleInput[];

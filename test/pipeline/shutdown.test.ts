@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { jobIds, QUEUE } from '../../src/pipelines/queues/queue-names.js';
-import { startHarness, type Harness } from './harness.js';
+import { startHarness, until, type Harness } from './harness.js';
 import { fixtureMeeting, loadFixtureScript, MODEL } from './meeting-fixtures.js';
 
 const CASSETTE = 'fixtures/cassettes/minutes-comite-projet.json';
@@ -23,14 +23,6 @@ afterEach(async () => {
   h = undefined;
   child = undefined;
 });
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface PipelineProcess {
   child: ChildProcess;
@@ -62,7 +54,7 @@ async function startPipelineProcess(h: Harness, deadlineSeconds: number): Promis
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await until('the pipeline workers to start', () => logs.some((l) => l.includes('pipeline workers started')));
+  await until('the pipeline workers to start', () => logs.some((l) => l.includes('pipeline workers started')), 60_000);
   return { child, logs, exited };
 }
 
