@@ -13,8 +13,7 @@
  *
  * Protocol (IPC): ← {join} → {joined} ; ← {mark} ; ← {end} → {report}.
  */
-import { initializeLogger, type VAD } from '@livekit/agents';
-import * as silero from '@livekit/agents-plugin-silero';
+import { initializeLogger } from '@livekit/agents';
 import { Room } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
 import { readFileSync } from 'node:fs';
@@ -22,6 +21,7 @@ import { z } from 'zod';
 import { sendCaption } from '../src/agent/captions.js';
 import { MeetingTranscriber } from '../src/agent/meeting-transcriber.js';
 import { SequenceCounter } from '../src/agent/sequence-counter.js';
+import { SileroVad, type SpeechModel } from '../src/agent/silero-vad.js';
 import { UtteranceProcessor } from '../src/agent/utterance-processor.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging.js';
@@ -55,6 +55,8 @@ export interface AgentRoomsReport {
   childCpuSeconds: number;
   markedSeconds: number;
   maxVadBacklogMs: number;
+  /** Share of VAD windows the silence gate kept from the model. */
+  gatedShare: number | null;
   timings: CaptionTiming[];
   live: number;
   deferred: number;
@@ -78,29 +80,20 @@ const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 const send = (m: FromAgent) => process.send?.(m);
 
 /**
- * BENCH_VAD=none: every track is received, decoded and resampled as usual but no VAD runs, so the
- * run measures what receiving audio from LiveKit costs by itself (the floor under the agent's CPU).
+ * BENCH_VAD=none: every track is received, decoded, resampled and cut into windows as usual but no
+ * VAD runs, so the run measures what receiving audio from LiveKit costs by itself (the floor under
+ * the agent's CPU). BENCH_VAD=nogate: the model scores every window, quiet or not.
  */
-function receiveOnlyVad(): VAD {
-  return {
-    stream() {
-      let close: () => void = () => undefined;
-      const closed = new Promise<void>((r) => (close = r));
-      return {
-        pushFrame() {},
-        close,
-        // No events: the iteration just ends when the track's capture closes the stream.
-        [Symbol.asyncIterator]: () => ({ next: () => closed.then(() => ({ done: true, value: undefined })) }),
-      };
-    },
-  } as unknown as VAD;
+function speechModel(): Promise<SpeechModel> {
+  if (process.env.BENCH_VAD === 'none') return Promise.resolve({ scorer: () => ({ score: () => Promise.resolve(0) }) });
+  return SileroVad.load(process.env.BENCH_VAD === 'nogate' ? { quietDbfs: -Infinity } : {});
 }
 
 const { rooms } = RoomsInput.parse(JSON.parse(process.env.BENCH_ROOMS ?? '{}'));
 initializeLogger({ pretty: false, level: 'warn' });
 const config = loadConfig('worker');
 const logger = createLogger('agent', 'warn');
-const vad = process.env.BENCH_VAD === 'none' ? receiveOnlyVad() : await silero.VAD.load();
+const vad = await speechModel();
 const redis = createRedisConnection(config.REDIS_URL);
 const store = new MeetingStore(redis);
 const queues = new MeetingQueues(redis);
@@ -202,6 +195,7 @@ async function end(): Promise<void> {
       childCpuSeconds: childCpu,
       markedSeconds,
       maxVadBacklogMs,
+      gatedShare: vad instanceof SileroVad ? vad.counts.gatedWindows / Math.max(1, vad.counts.gatedWindows + vad.counts.modelRuns) : null,
       timings,
       live: stats.reduce((a, s) => a + s.live, 0),
       deferred: stats.reduce((a, s) => a + s.deferred, 0),

@@ -16,7 +16,7 @@
  *     caption received by a listener (user), each minus that utterance's speech-to-text time.
  *
  * BENCH_VAD=none runs the rooms without any VAD (so without captions): what receiving the audio
- * from LiveKit costs by itself. BENCH_PLAY_SECONDS=49 plays only the first 49 s (7 utterances).
+ * from LiveKit costs by itself. BENCH_VAD=nogate shows every window to the model (no silence gate). BENCH_PLAY_SECONDS=49 plays only the first 49 s (7 utterances).
  */
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
@@ -35,6 +35,7 @@ const STT_LATENCY: [number, number] = [300, 800];
 const KEEP_UP_BACKLOG_MS = 1_000;
 const roomCounts = (process.env.BENCH_AGENT_ROOMS ?? '1,2,4').split(',').map(Number);
 const receiveOnly = process.env.BENCH_VAD === 'none';
+const vadLabel = receiveOnly ? 'RECEIVE ONLY (BENCH_VAD=none: no VAD, no captions)' : process.env.BENCH_VAD === 'nogate' ? 'VAD without silence gate (BENCH_VAD=nogate)' : 'VAD with silence gate';
 
 const script = fixtureScript();
 /** BENCH_PLAY_SECONDS plays only the start of the meeting (quicker comparisons). */
@@ -210,18 +211,18 @@ try {
     const overheads = rep.timings.map((t) => t.overheadMs);
     const keptUp = rep.maxVadBacklogMs <= KEEP_UP_BACKLOG_MS && rep.deferred === 0 && r.captions >= r.expectedCaptions * 0.95;
     rows.push(
-      `| ${k} | ${(cpu / speakerHours).toFixed(1)} s | ${((cpu / rep.markedSeconds) * 100).toFixed(0)} % | ${((rep.peakRssMb - rep.restRssMb) / k).toFixed(1)} MB | ${rep.peakRssMb.toFixed(0)} MB | ${receiveOnly ? 'n/a' : `${rep.maxVadBacklogMs.toFixed(0)} ms`} | ${r.captions}/${r.expectedCaptions} | ${rep.deferred} | ${percentile(overheads, 50).toFixed(0)} / ${percentile(overheads, 95).toFixed(0)} ms | ${percentile(r.userDelays, 50).toFixed(0)} / ${percentile(r.userDelays, 95).toFixed(0)} ms | ${r.unmatched} | ${r.load.toFixed(1)} | ${receiveOnly ? 'n/a' : keptUp ? 'yes' : 'no'} |`,
+      `| ${k} | ${(cpu / speakerHours).toFixed(1)} s | ${((cpu / rep.markedSeconds) * 100).toFixed(0)} % | ${((rep.peakRssMb - rep.restRssMb) / k).toFixed(1)} MB | ${rep.peakRssMb.toFixed(0)} MB | ${receiveOnly ? 'n/a' : `${rep.maxVadBacklogMs.toFixed(0)} ms`} | ${rep.gatedShare === null ? 'n/a' : `${(rep.gatedShare * 100).toFixed(0)} %`} | ${r.captions}/${r.expectedCaptions} | ${rep.deferred} | ${percentile(overheads, 50).toFixed(0)} / ${percentile(overheads, 95).toFixed(0)} ms | ${percentile(r.userDelays, 50).toFixed(0)} / ${percentile(r.userDelays, 95).toFixed(0)} ms | ${r.unmatched} | ${r.load.toFixed(1)} | ${receiveOnly ? 'n/a' : keptUp ? 'yes' : 'no'} |`,
     );
     console.log(rows.at(-1));
     if (!keptUp && !receiveOnly) break;
   }
   console.log(
-    `\nAgent, fixture meeting (${script.participants.length} microphones, ${speakingParticipants} speaking, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms; ${receiveOnly ? 'RECEIVE ONLY (BENCH_VAD=none: no VAD, no captions)' : 'VAD loaded'}; agent process at rest: ${restRss.toFixed(0)} MB`,
+    `\nAgent, fixture meeting (${script.participants.length} microphones, ${speakingParticipants} speaking, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms; ${vadLabel}; agent process at rest: ${restRss.toFixed(0)} MB`,
   );
   console.log(
-    '| rooms in one process | CPU per speaker-hour | CPU (% of one core) | memory per room (marginal) | peak RSS | max VAD backlog | captions | deferred | cut → caption − STT p50 / p95 | speech end → caption received − STT p50 / p95 | unmatched STT | load (1 min) | keeps up |',
+    '| rooms in one process | CPU per speaker-hour | CPU (% of one core) | memory per room (marginal) | peak RSS | max VAD backlog | windows gated | captions | deferred | cut → caption − STT p50 / p95 | speech end → caption received − STT p50 / p95 | unmatched STT | load (1 min) | keeps up |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   const [first, last] = [peaks[0], peaks.at(-1)];
   if (first && last && last.k > first.k) {

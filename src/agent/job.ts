@@ -3,16 +3,16 @@
  * Loaded by @livekit/agents' job process (default export); `prewarm` loads the VAD model once per
  * process, before any dispatch arrives.
  */
-import { AutoSubscribe, defineAgent, type JobContext, type JobProcess, type VAD } from '@livekit/agents';
-import * as silero from '@livekit/agents-plugin-silero';
+import { AutoSubscribe, defineAgent, type JobContext, type JobProcess } from '@livekit/agents';
 import { runMeetingJob } from './meeting-job.js';
+import { SileroVad } from './silero-vad.js';
 
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
-    proc.userData.vad = await silero.VAD.load();
+    proc.userData.vad = await SileroVad.load();
   },
   entry: async (ctx: JobContext) => {
-    const vad = (ctx.proc.userData.vad as VAD | undefined) ?? (await silero.VAD.load());
+    const vad = (ctx.proc.userData.vad as SileroVad | undefined) ?? (await SileroVad.load());
     await runMeetingJob(ctx, vad, () => ctx.connect(undefined, AutoSubscribe.SUBSCRIBE_NONE));
   },
 });

@@ -3,7 +3,7 @@
  * the store, claim the room, join, transcribe, and end exactly once whatever stops it (stop request,
  * removal from the room, last human gone, maximum duration, job shutdown).
  */
-import type { JobContext, VAD } from '@livekit/agents';
+import type { JobContext } from '@livekit/agents';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logging.js';
 import { MeetingStore, type MeetingInfo } from '../meeting/meeting-store.js';
@@ -15,10 +15,11 @@ import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchM
 import { sendCaption } from './captions.js';
 import { MeetingTranscriber } from './meeting-transcriber.js';
 import { SequenceCounter } from './sequence-counter.js';
+import type { SpeechModel } from './silero-vad.js';
 import { watchStop } from './stop-signal.js';
 import { errorSummary, UtteranceProcessor } from './utterance-processor.js';
 
-export async function runMeetingJob(ctx: JobContext, vad: VAD, connect: () => Promise<void>): Promise<void> {
+export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: () => Promise<void>): Promise<void> {
   const config = loadConfig('worker');
   const logger = createLogger('agent', config.LOG_LEVEL).child({ jobId: ctx.job.id });
   let metadata: DispatchMetadata;
@@ -90,7 +91,7 @@ async function claimRoom(store: MeetingStore, room: string, meetingId: string): 
 interface TranscribeDeps {
   config: Config;
   log: Logger;
-  vad: VAD;
+  vad: SpeechModel;
   store: MeetingStore;
   queues: MeetingQueues;
   redis: ReturnType<typeof createRedisConnection>;

@@ -7,7 +7,6 @@
  * It takes an already connected Room so that the worker (one room per job process) and the
  * benchmark (many rooms in one process) run the same code.
  */
-import type { VAD } from '@livekit/agents';
 import {
   DisconnectReason,
   ParticipantKind,
@@ -28,6 +27,7 @@ import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import { segmentId, type ParticipantRef } from '../pipelines/transcript/segment.js';
 import { announcementFor } from './announcement-texts.js';
 import type { SequenceCounter } from './sequence-counter.js';
+import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
 import { errorSummary, type UtteranceProcessor } from './utterance-processor.js';
 
@@ -50,7 +50,7 @@ export interface MeetingTranscriberOptions {
   language: string;
   /** performance.now() of the meeting clock's zero, and its wall-clock time. */
   clockZero: { perf: number; wallMs: number };
-  vad: VAD;
+  vad: SpeechModel;
   processor: UtteranceProcessor;
   sequences: SequenceCounter;
   store: MeetingStore;

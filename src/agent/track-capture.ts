@@ -1,22 +1,25 @@
 /**
- * One participant's microphone track: its own 16 kHz mono AudioStream, its own VAD stream, its own
- * segmenter. Sample positions are mapped onto the meeting's clock from when the first frame
+ * One participant's microphone track: its own 16 kHz mono AudioStream, its own speech scorer, its
+ * own segmenter. Sample positions are mapped onto the meeting's clock from when the first frame
  * arrived; a gap in delivery (the publisher's network dropped) moves the mapping forward, so later
  * utterances keep their real times.
+ *
+ * Reading and scoring are two loops joined by a queue: frames are timed as they arrive, even when
+ * the VAD is behind (a busy machine), and the queue's length is that backlog.
  */
-import { VADEventType, type VAD } from '@livekit/agents';
 import { AudioStream, type AudioFrame, type Track } from '@livekit/rtc-node';
 import type { ReadableStreamDefaultReader } from 'node:stream/web';
 import type { Logger } from '../logging.js';
+import { SILERO_SAMPLE_RATE, SILERO_WINDOW_SAMPLES, type SpeechModel, type SpeechScorer } from './silero-vad.js';
 import { UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
 
-export const CAPTURE_SAMPLE_RATE = 16_000;
+export const CAPTURE_SAMPLE_RATE = SILERO_SAMPLE_RATE;
 
 /**
  * Frames of 32 ms: one Silero window (512 samples at 16 kHz) each. rtc-node's default of 10 ms
- * means three times as many native callbacks and VAD buffer merges for the same audio. Agent
- * benchmark, 2 rooms, alternating runs: 204-210 s of CPU per speaker-hour with 10 ms frames,
- * 164-179 s with 32 ms; the price is at most 22 ms more before an utterance is cut.
+ * means three times as many native callbacks for the same audio. Agent benchmark, 2 rooms,
+ * alternating runs: 204-210 s of CPU per speaker-hour with 10 ms frames, 164-179 s with 32 ms;
+ * the price is at most 22 ms more before an utterance is cut.
  */
 const FRAME_MS = 32;
 
@@ -31,7 +34,7 @@ export interface TimedUtterance extends CutUtterance {
 
 export interface TrackCaptureOptions {
   track: Track;
-  vad: VAD;
+  vad: SpeechModel;
   segmenter: SegmenterOptions;
   /** Milliseconds since the meeting started, now. */
   meetingClock: () => number;
@@ -44,7 +47,11 @@ export class TrackCapture {
   readonly #segmenter: UtteranceSegmenter;
   readonly #audio: AudioStream;
   readonly #reader: ReadableStreamDefaultReader<AudioFrame>;
-  readonly #vadStream: ReturnType<VAD['stream']>;
+  readonly #scorer: SpeechScorer;
+  readonly #windows = new WindowQueue();
+  /** Samples of a frame that did not fill a whole window yet. */
+  #partial = new Int16Array(SILERO_WINDOW_SAMPLES);
+  #partialLength = 0;
   /** (first sample, meeting ms of that sample) anchors, in order. */
   readonly #anchors: { sample: number; ms: number }[] = [];
   #pushed = 0;
@@ -57,7 +64,7 @@ export class TrackCapture {
     this.#segmenter = new UtteranceSegmenter({ sampleRate: CAPTURE_SAMPLE_RATE, ...opts.segmenter }, (cut) => this.#emit(cut));
     this.#audio = new AudioStream(opts.track, { sampleRate: CAPTURE_SAMPLE_RATE, numChannels: 1, frameSizeMs: FRAME_MS });
     this.#reader = this.#audio.getReader();
-    this.#vadStream = opts.vad.stream();
+    this.#scorer = opts.vad.scorer();
     this.#done = Promise.all([this.#pump(), this.#consume()]).then(() => undefined);
   }
 
@@ -66,19 +73,21 @@ export class TrackCapture {
     return this.#pushed;
   }
 
-  /** Samples the VAD has analysed: behind `samplesReceived` by the VAD's backlog. */
+  /** Samples the VAD has analysed: behind `samplesReceived` by the VAD's backlog (at most a window, at rest). */
   get samplesAnalysed(): number {
     return this.#segmenter.position;
   }
 
   /**
    * Stops reading the track. With `flush`, the utterance in progress is emitted (the speaker left,
-   * the meeting ends); without, it is dropped (the participant opted out: respect it from now on).
+   * the meeting ends), after the VAD has caught up with what was received; without, it is dropped
+   * (the participant opted out: respect it from now on).
    */
   async stop({ flush }: { flush: boolean }): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#discard = !flush;
+    if (!flush) this.#windows.clear();
     await this.#reader.cancel().catch(() => undefined);
     await this.#done;
   }
@@ -114,30 +123,73 @@ export class TrackCapture {
           if (now - frameMs - expected > GAP_RESYNC_MS) this.#anchors.push({ sample: this.#pushed, ms: now - frameMs });
         }
         this.#pushed += frame.samplesPerChannel;
-        this.#vadStream.pushFrame(frame);
+        this.#cutWindows(frame.data.subarray(0, frame.samplesPerChannel));
       }
     } catch (e) {
       if (!this.#stopped) this.#opts.logger.warn({ err: (e as Error).message }, 'audio stream ended with an error');
     } finally {
       reader.releaseLock();
-      // Not endInput(): it rejects unhandled when the stream is closing (see dependency pitfalls).
-      this.#vadStream.close();
+      this.#windows.end();
+    }
+  }
+
+  /** Queues the frame's samples as whole windows (copies: the frame's memory is not ours to keep). */
+  #cutWindows(samples: Int16Array): void {
+    let from = 0;
+    while (from < samples.length) {
+      const take = Math.min(SILERO_WINDOW_SAMPLES - this.#partialLength, samples.length - from);
+      this.#partial.set(samples.subarray(from, from + take), this.#partialLength);
+      this.#partialLength += take;
+      from += take;
+      if (this.#partialLength === SILERO_WINDOW_SAMPLES) {
+        this.#windows.push(this.#partial);
+        this.#partial = new Int16Array(SILERO_WINDOW_SAMPLES);
+        this.#partialLength = 0;
+      }
     }
   }
 
   async #consume(): Promise<void> {
     try {
-      for await (const ev of this.#vadStream) {
-        if (ev.type !== VADEventType.INFERENCE_DONE) continue;
-        const frame = ev.frames[0];
-        if (!frame) continue;
-        // Copy now: the VAD reuses the memory behind ev.frames.
-        this.#segmenter.push({ samples: frame.data.slice(0, frame.samplesPerChannel), probability: ev.probability });
+      for (let window = await this.#windows.next(); window; window = await this.#windows.next()) {
+        this.#segmenter.push({ samples: window, probability: await this.#scorer.score(window) });
       }
     } catch (e) {
-      if (!this.#stopped) this.#opts.logger.warn({ err: (e as Error).message }, 'VAD stream ended with an error');
+      this.#opts.logger.warn({ err: (e as Error).message }, 'VAD failed on a track');
     } finally {
       this.#segmenter.flush();
     }
+  }
+}
+
+/** Windows waiting for the VAD, in order; `next()` resolves undefined once ended and empty. */
+class WindowQueue {
+  #items: Int16Array[] = [];
+  #ended = false;
+  #wake: (() => void) | undefined;
+
+  push(window: Int16Array): void {
+    this.#items.push(window);
+    this.#notify();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  clear(): void {
+    this.#items = [];
+  }
+
+  async next(): Promise<Int16Array | undefined> {
+    while (this.#items.length === 0 && !this.#ended) await new Promise<void>((r) => (this.#wake = r));
+    return this.#items.shift();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 }
