@@ -9,6 +9,8 @@ import addFormats from 'ajv-formats';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReceivedMail } from '../../src/local/smtp-receiver.js';
 import { MinutesSchema, type Minutes } from '../../src/pipelines/minutes/minutes-schema.js';
+import { completenessOf } from '../../src/pipelines/queues/finalize-worker.js';
+import { persistSegment } from '../../src/pipelines/queues/segment-worker.js';
 import { parseTranscriptJson } from '../../src/pipelines/transcript/render-json.js';
 import { startHarness, type Harness } from './harness.js';
 import { fixtureMeeting, INJECTED_ADDRESS, loadFixtureScript, segmentCountsOf, segmentsFor, syntheticLongMeeting } from './meeting-fixtures.js';
@@ -147,6 +149,36 @@ describe('pipeline: the fixture meeting end to end', () => {
     const transcript = parseTranscriptJson((await h.artifacts.read(id, 'transcript.json')) ?? '');
     expect(transcript.turns.at(-1)?.text).toContain(last.text);
     expect((await h.store.get(id))?.endReason).toBe('host_stop');
+  });
+
+  it('a segment stored just as finalisation looks at its job counts as there: none is taken for lost, none left out', async () => {
+    h = await startHarness({ db: 12, cassettes: [C('minutes-comite-projet')], startWorkers: false });
+    const id = 'comite-projet-race';
+    const { counts } = await h.seedMeeting(id, fixtureMeeting());
+    await h.queues.endMeeting(h.store, id, 'agent_left', counts);
+    const meeting = (await h.store.get(id))!;
+    const queued = await completenessOf(meeting, { store: h.store, segmentsQueue: h.queues.segments, deferredSttQueue: h.queues.deferredStt });
+    // Nothing stored yet, every segment on its way: finalisation waits for them.
+    expect(queued.missing).toHaveLength(script.utterances.length);
+    expect(queued.pending).toEqual(queued.missing);
+
+    // Now each segment's job completes (stored, then removed, as BullMQ does) at the very moment
+    // finalisation looks at it, after it has read the store.
+    const segmentsQueue = h.queues.segments;
+    const racing = Object.assign(Object.create(segmentsQueue) as typeof segmentsQueue, {
+      async getJob(jobId: string) {
+        const job = await segmentsQueue.getJob(jobId);
+        if (job) {
+          await persistSegment(h!.store, job);
+          await job.remove();
+        }
+        return segmentsQueue.getJob(jobId);
+      },
+    });
+    const raced = await completenessOf(meeting, { store: h.store, segmentsQueue: racing, deferredSttQueue: h.queues.deferredStt });
+    expect(raced.missing).toEqual([]);
+    expect(raced.pending).toEqual([]);
+    expect(raced.segments.map((x) => x.text)).toEqual(script.utterances.map((u) => u.text));
   });
 
   it('Mistral answering 429 then 500: the SDK retries and the minutes are produced once', async () => {

@@ -22,6 +22,7 @@ import type { TranscriptSegment } from '../transcript/segment.js';
 import { EmailJobSchema } from './email-worker.js';
 import { FinalizeJobSchema, jobIds, QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
+import { minutesProduced, minutesTokens } from '../../metrics.js';
 
 const log = createLogger('finalize-worker');
 
@@ -61,26 +62,35 @@ async function isLive(queue: Queue, jobId: string): Promise<boolean> {
 }
 
 export interface Completeness {
+  /** The meeting's stored segments, read after the queues were looked at. */
+  segments: TranscriptSegment[];
   /** Utterances announced by the agent but not stored. */
   missing: string[];
   /** Of those, the ones that may still arrive (a job is queued or running for them). */
   pending: string[];
 }
 
-/** Which announced utterances are not in the store, and which of them are still on their way. */
-export async function completenessOf(meeting: MeetingInfo, segments: readonly TranscriptSegment[], deps: Pick<FinalizeDeps, 'segmentsQueue' | 'deferredSttQueue'>): Promise<Completeness> {
-  const have = new Set(segments.map((s) => s.segmentId));
-  const missing: string[] = [];
+/**
+ * Which announced utterances are not in the store, and which of them are still on their way.
+ *
+ * The store is read again after the queues: a segment whose job completes between a first read
+ * and the look at its job is neither live nor in that first read, and would be taken for lost
+ * (at the end of a meeting its last segments are being stored just as finalisation starts).
+ * Read after, it is in the store; a job seen live is waited for.
+ */
+export async function completenessOf(meeting: MeetingInfo, deps: Pick<FinalizeDeps, 'store' | 'segmentsQueue' | 'deferredSttQueue'>): Promise<Completeness> {
+  const expected: string[] = [];
   for (const [key, count] of Object.entries(meeting.segmentCounts ?? {})) {
-    for (let seq = 0; seq < count; seq++) {
-      const id = `${key}-${String(seq).padStart(5, '0')}`;
-      if (!have.has(id)) missing.push(id);
-    }
+    for (let seq = 0; seq < count; seq++) expected.push(`${key}-${String(seq).padStart(5, '0')}`);
   }
-  const pending: string[] = [];
-  for (const id of missing) {
+  const idsOf = (segments: readonly TranscriptSegment[]) => new Set(segments.map((s) => s.segmentId));
+  const first = await deps.store.segments(meeting.meetingId);
+  const firstIds = idsOf(first);
+  const firstMissing = expected.filter((id) => !firstIds.has(id));
+  const onTheirWay = new Set<string>();
+  for (const id of firstMissing) {
     if ((await isLive(deps.deferredSttQueue, jobIds.deferredStt(meeting.meetingId, id))) || (await isLive(deps.segmentsQueue, jobIds.segment(meeting.meetingId, id)))) {
-      pending.push(id);
+      onTheirWay.add(id);
     }
   }
   if (meeting.segmentCounts === null) {
@@ -89,11 +99,14 @@ export async function completenessOf(meeting: MeetingInfo, segments: readonly Tr
       const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized'], 0, 5000);
       for (const j of jobs) {
         const data = j.data as { meetingId?: string; segmentId?: string };
-        if (data.meetingId === meeting.meetingId && data.segmentId && !have.has(data.segmentId)) pending.push(data.segmentId);
+        if (data.meetingId === meeting.meetingId && data.segmentId && !firstIds.has(data.segmentId)) onTheirWay.add(data.segmentId);
       }
     }
   }
-  return { missing, pending };
+  if (firstMissing.length === 0 && onTheirWay.size === 0) return { segments: first, missing: [], pending: [] };
+  const segments = await deps.store.segments(meeting.meetingId);
+  const ids = idsOf(segments);
+  return { segments, missing: expected.filter((id) => !ids.has(id)), pending: [...onTheirWay].filter((id) => !ids.has(id)) };
 }
 
 export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming, job: Job, token?: string): Promise<{ outcome: string; emails?: number }> {
@@ -104,8 +117,7 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
   // 'failed' is not final: an operator may retry the job once the cause is fixed.
   if (meeting.status === 'done') return { outcome: 'already done' };
 
-  const segments = await deps.store.segments(meetingId);
-  const { missing, pending } = await completenessOf(meeting, segments, deps);
+  const { segments, missing, pending } = await completenessOf(meeting, deps);
   // A live meeting whose agent joined but has not reported its counts yet.
   const agentStillFlushing = meeting.room !== null && meeting.startedAt !== null && meeting.segmentCounts === null;
   if (pending.length > 0 || agentStillFlushing) {
@@ -137,10 +149,14 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
       await deps.artifacts.store(meetingId, transcriptFiles(transcript));
       await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: `minutes: ${e.message.slice(0, 300)}` }));
       log.error({ meetingId }, 'minutes invalid after one repair; meeting failed, no email sent');
+      minutesProduced.inc({ outcome: 'failed' });
       throw new UnrecoverableError(e.message);
     }
     const usage = { ...minutes.generation.usage, calls: minutes.generation.calls };
     manifest = await deps.artifacts.store(meetingId, { ...transcriptFiles(transcript), ...minutesFiles(minutes) }, usage);
+    minutesProduced.inc({ outcome: minutes.kind });
+    minutesTokens.inc({ kind: 'prompt' }, minutes.generation.usage.promptTokens);
+    minutesTokens.inc({ kind: 'completion' }, minutes.generation.usage.completionTokens);
     log.info(
       { meetingId, turns: transcript.turns.length, kind: minutes.kind, calls: minutes.generation.calls, depth: minutes.generation.sequentialDepth, parts: minutes.generation.parts, ...minutes.generation.usage, ms: Math.round(performance.now() - t0) },
       'minutes and artefacts stored',
@@ -170,6 +186,7 @@ export function startFinalizeWorker(connection: Redis, deps: FinalizeDeps, crash
         if (lastAttempt) {
           const meetingId = (job.data as { meetingId: string }).meetingId;
           await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: (e as Error).message.slice(0, 300) })).catch(() => undefined);
+          minutesProduced.inc({ outcome: 'failed' });
         }
         throw e;
       }
