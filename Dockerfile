@@ -30,7 +30,7 @@ COPY schemas ./schemas
 # Numeric, so Kubernetes runAsNonRoot can verify it (the image's "node" user).
 USER 1000:1000
 # Each role answers HTTP on HEALTHCHECK_URL: the agent worker's own health server (8081),
-# the pipeline's health port, or the API's /healthz.
+# the pipeline's /healthz on METRICS_PORT, or the API's /healthz.
 ENV HEALTHCHECK_URL=http://127.0.0.1:8081/
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -225,6 +225,12 @@ export const SETTINGS = {
     default: '8080',
     schema: z.coerce.number().int().min(0).max(65535),
   },
+  METRICS_PORT: {
+    description:
+      'Port on which `meeting-agent pipeline` serves Prometheus metrics at /metrics and its health at /healthz (unset: neither; docker-compose sets 8082). The API serves both on API_PORT, with the cluster-wide gauges.',
+    example: '9464',
+    schema: z.coerce.number().int().min(0).max(65535),
+  },
   API_SERVICE_KEYS: {
     description: 'Comma-separated keys the conferencing backend presents as "Authorization: Bearer <key>".',
     example: '<long random string>',

@@ -26,16 +26,17 @@ export const transcriptionsActive = new Gauge({
   registers: [registry],
 });
 
+/** Counted where a segment is stored (once per segment id, whichever pipeline process stores it). */
 export const segmentsTotal = new Counter({
   name: 'meeting_agent_segments_total',
-  help: 'Transcript segments produced, by outcome (transcribed live, deferred after a speech-to-text failure, empty, failed).',
+  help: 'Transcript segments stored, by outcome (live: transcribed during the meeting; deferred: transcribed later from the spool after a speech-to-text failure; empty: nothing left to say after filtering).',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
 
 export const sttLatency = new Histogram({
   name: 'meeting_agent_stt_latency_seconds',
-  help: 'Duration of one speech-to-text request, by provider.',
+  help: 'Duration of one speech-to-text request (retries included, queueing for a slot excluded), by provider.',
   labelNames: ['provider'] as const,
   buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60],
   registers: [registry],
@@ -43,7 +44,7 @@ export const sttLatency = new Histogram({
 
 export const sttFailures = new Counter({
   name: 'meeting_agent_stt_failures_total',
-  help: 'Failed speech-to-text requests, by provider and kind (timeout, http, network, invalid_response).',
+  help: 'Speech-to-text requests that failed after their retries, by provider and kind (timeout, http, network, invalid_response, ...).',
   labelNames: ['provider', 'kind'] as const,
   registers: [registry],
 });
@@ -58,15 +59,22 @@ export const queueDepth = new Gauge({
 
 export const minutesProduced = new Counter({
   name: 'meeting_agent_minutes_produced_total',
-  help: 'Meeting minutes produced, by outcome (ok, failed).',
+  help: 'Meeting finalisations, by outcome (minutes; no-speech: too little speech, an honest note instead; failed: no minutes, nothing sent).',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
 
 export const emailsSent = new Counter({
   name: 'meeting_agent_emails_sent_total',
-  help: 'Summary emails, by outcome (sent, failed).',
+  help: 'Summary emails, by outcome (sent; failed: one failed attempt, retried by the queue).',
   labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const minutesTokens = new Counter({
+  name: 'meeting_agent_minutes_tokens_total',
+  help: 'Mistral tokens used for minutes, by kind (prompt, completion): what the minutes cost.',
+  labelNames: ['kind'] as const,
   registers: [registry],
 });
 

@@ -1,11 +1,13 @@
 /**
  * `meeting-agent pipeline`: runs every pipeline worker (segments, deferred speech-to-text,
- * finalisation with minutes, email) until SIGTERM/SIGINT, then stops with a deadline.
+ * finalisation with minutes, email) until SIGTERM/SIGINT, then stops with a deadline. With
+ * METRICS_PORT it also serves /metrics (Prometheus) and /healthz (the container's health check).
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logging.js';
+import { serveMetrics } from '../metrics-server.js';
 import { MeetingStore } from '../meeting/meeting-store.js';
 import { createS3Client } from '../storage/s3-client.js';
 import { installRetentionLifecycle, MeetingArtifacts } from '../storage/meeting-artifacts.js';
@@ -59,9 +61,12 @@ export async function main(argv: string[]): Promise<void> {
     log.error({ bucket: config.S3_BUCKET, err: (e as Error).name }, 'could not install the retention lifecycle rule; artefacts will not expire by themselves');
   }
   const pipeline = startPipelineWorkers(deps);
-  log.info({ workers: pipeline.workers.length }, 'pipeline workers started');
+  let stopping = false;
+  const metrics = config.METRICS_PORT === undefined ? null : await serveMetrics({ port: config.METRICS_PORT, healthy: () => !stopping });
+  log.info({ workers: pipeline.workers.length, metricsPort: metrics?.port ?? null }, 'pipeline workers started');
   const inTime = await new Promise<boolean>((resolve) => {
     const stop = (signal: string) => {
+      stopping = true;
       log.info({ signal, deadlineSeconds: args['shutdown-deadline-seconds'] }, 'shutting down');
       void pipeline
         .close(args['shutdown-deadline-seconds'] * 1000)
@@ -69,6 +74,7 @@ export async function main(argv: string[]): Promise<void> {
         .then((done) => {
           if (!done) log.warn({}, 'deadline reached; unfinished jobs will be resumed by another worker');
           deps.mailer.close();
+          void metrics?.close();
           deps.connection.disconnect();
           resolve(done);
         });

@@ -28,6 +28,14 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('points each role’s health check at a port that role serves', () => {
+    const port = (name: string) => new URL(compose.services[name]!.environment!.HEALTHCHECK_URL!).port;
+    // @livekit/agents' worker serves its health on 8081 unless told otherwise.
+    expect(port('worker')).toBe('8081');
+    expect(port('pipeline'), 'the pipeline answers /healthz on METRICS_PORT only').toBe(compose.services.pipeline!.environment!.METRICS_PORT);
+    expect(port('api')).toBe(compose.services.api!.environment?.API_PORT ?? SETTINGS.API_PORT.default);
+  });
+
   it('keeps the stateful services on named volumes, Redis persistent and without eviction', () => {
     const redis = compose.services.redis!;
     expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']));

@@ -16,6 +16,7 @@ import { RecipientSchema } from '../email/recipients.js';
 import { MinutesSchema } from '../minutes/minutes-schema.js';
 import { QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
+import { emailsSent } from '../../metrics.js';
 
 const log = createLogger('email-worker');
 
@@ -48,15 +49,18 @@ export async function sendMinutesEmail(deps: EmailDeps, job: Pick<Job, 'data' | 
   const { messageId } = await deps.mailer.send(data.recipient, email, { 'X-Meeting-Id': data.meetingId });
   await deps.sent.markSent(data.meetingId, data.recipientKey, messageId);
   log.info({ jobId: job.id, meetingId: data.meetingId, recipientKey: data.recipientKey, role: data.recipient.role }, 'minutes email sent');
+  emailsSent.inc({ outcome: 'sent' });
   return { outcome: 'sent' };
 }
 
 export function startEmailWorker(connection: Redis, deps: EmailDeps, crash: CrashSafety): Worker {
-  return new Worker(QUEUE.email, (job) => sendMinutesEmail(deps, job), {
+  const worker = new Worker(QUEUE.email, (job) => sendMinutesEmail(deps, job), {
     connection,
     concurrency: 4,
     // SMTP relays throttle bursts; ten a second is polite for a meeting's worth of recipients.
     limiter: { max: 10, duration: 1000 },
     ...crashSafeOptions(crash),
   });
+  worker.on('failed', () => emailsSent.inc({ outcome: 'failed' }));
+  return worker;
 }

@@ -5,6 +5,7 @@
  */
 import type { UploadFormat } from '../audio/ffmpeg.js';
 import type { Logger } from '../../logging.js';
+import { sttFailures, sttLatency } from '../../metrics.js';
 import type { RawTranscription, SttBackend } from './backend.js';
 import { languageCode } from './backend.js';
 import type { ConcurrencyLimiter } from './concurrency.js';
@@ -56,6 +57,7 @@ export class SpeechToTextService implements SpeechToText {
           log?.warn({ attempt, delayMs, status: error.status, code: error.code }, 'speech-to-text attempt failed, retrying'),
       });
       const result = assemble(raw, req, upload.durationMs, backend, this.#o.filter);
+      sttLatency.observe({ provider: backend.provider }, (performance.now() - startedAt) / 1000);
       log?.debug(
         {
           attempts,
@@ -70,6 +72,7 @@ export class SpeechToTextService implements SpeechToText {
     } catch (e) {
       const err = e as SttError;
       if (err.code !== 'aborted') {
+        sttFailures.inc({ provider: backend.provider, kind: err.code ?? 'unknown' });
         log?.warn(
           { attempts: err.attempts, status: err.status, code: err.code, retryable: err.retryable, retryAfterMs: err.retryAfterMs, ms: Math.round(performance.now() - startedAt) },
           'speech-to-text failed',
