@@ -26,6 +26,8 @@ export const SILERO_SAMPLE_RATE = 16_000;
 export const SILERO_WINDOW_SAMPLES = 512;
 const CONTEXT_SAMPLES = 64;
 const STATE_SIZE = 2 * 1 * 128;
+/** The model's `sr` input, the same for every window. */
+const SAMPLE_RATE_INPUT = BigInt64Array.from([BigInt(SILERO_SAMPLE_RATE)]);
 
 /**
  * Below this RMS level a window is not shown to the model. -60 dBFS is some 30 dB under quiet
@@ -84,7 +86,7 @@ export class SileroVad implements SpeechModel {
     const out = await this.session.run({
       input: new Tensor('float32', input, [1, CONTEXT_SAMPLES + SILERO_WINDOW_SAMPLES]),
       state: new Tensor('float32', state, [2, 1, 128]),
-      sr: new Tensor('int64', BigInt64Array.from([BigInt(SILERO_SAMPLE_RATE)])),
+      sr: new Tensor('int64', SAMPLE_RATE_INPUT),
     });
     return { probability: (out.output!.data as Float32Array)[0] ?? 0, state: out.stateN!.data as Float32Array };
   }
@@ -100,7 +102,7 @@ export class SileroVad implements SpeechModel {
 class SileroScorer implements SpeechScorer {
   /** The model's input: the last window's tail (context) followed by the new window, in [-1, 1]. */
   readonly #input = new Float32Array(CONTEXT_SAMPLES + SILERO_WINDOW_SAMPLES);
-  #state = new Float32Array(STATE_SIZE);
+  readonly #state = new Float32Array(STATE_SIZE);
   #smoothed: number | undefined;
   #busy = false;
 
@@ -120,7 +122,7 @@ class SileroScorer implements SpeechScorer {
         this.model.counts.gatedWindows++;
       } else {
         const out = await this.model.run(this.#input, this.#state);
-        this.#state = new Float32Array(out.state);
+        this.#state.set(out.state);
         raw = out.probability;
       }
       this.#smoothed = this.#smoothed === undefined ? raw : SMOOTHING * this.#smoothed + (1 - SMOOTHING) * raw;
