@@ -3,8 +3,10 @@
  * speaker, so standard LiveKit clients show who said what under the right tile.
  */
 import type { Room } from '@livekit/rtc-node';
-import { CAPTION_TOPIC } from './meeting-transcriber.js';
 import type { Utterance } from './utterance-processor.js';
+
+/** LiveKit's topic for transcriptions, which its client SDKs render as captions. */
+export const CAPTION_TOPIC = 'lk.transcription';
 
 export async function sendCaption(room: Room, u: Utterance, text: string): Promise<void> {
   const local = room.localParticipant;

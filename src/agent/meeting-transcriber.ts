@@ -39,7 +39,6 @@ export const ATTR = {
   optOut: 'transcription.optout',
   email: 'email',
 } as const;
-export const CAPTION_TOPIC = 'lk.transcription';
 export const CHAT_TOPIC = 'lk.chat';
 
 export type TranscriptionState = 'active' | 'paused' | 'ending';
