@@ -13,10 +13,8 @@
  *
  * Protocol (IPC): ← {join} → {joined} ; ← {mark} ; ← {end} → {report}.
  */
-import { initializeLogger } from '@livekit/agents';
 import { Room } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { sendCaption } from '../src/agent/captions.js';
 import { MeetingTranscriber } from '../src/agent/meeting-transcriber.js';
@@ -30,6 +28,7 @@ import { MeetingQueues } from '../src/pipelines/queues/producers.js';
 import { createRedisConnection } from '../src/pipelines/queues/redis-connection.js';
 import { createSpeechToText } from '../src/pipelines/stt/index.js';
 import { createS3Client } from '../src/storage/s3-client.js';
+import { procStatFields } from './proc-stat.js';
 
 export const RoomsInput = z.object({ rooms: z.array(z.object({ room: z.string(), meetingId: z.string() })).min(1) });
 
@@ -48,9 +47,7 @@ export interface CaptionTiming {
 export interface AgentRoomsReport {
   rooms: number;
   restRssMb: number;
-  joinedRssMb: number;
   peakRssMb: number;
-  meanRssMb: number;
   cpuSeconds: number;
   childCpuSeconds: number;
   markedSeconds: number;
@@ -58,7 +55,6 @@ export interface AgentRoomsReport {
   /** Share of VAD windows the silence gate kept from the model. */
   gatedShare: number | null;
   timings: CaptionTiming[];
-  live: number;
   deferred: number;
 }
 
@@ -68,8 +64,7 @@ export type FromAgent = { type: 'joined' } | { type: 'report'; report: AgentRoom
 const CLOCK_TICKS = 100;
 /** CPU of reaped children (ffmpeg encodes), from /proc/self/stat (cutime + cstime). */
 function childCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = procStatFields('self');
   return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
 }
 const ownCpuSeconds = () => {
@@ -90,7 +85,6 @@ function speechModel(): Promise<SpeechModel> {
 }
 
 const { rooms } = RoomsInput.parse(JSON.parse(process.env.BENCH_ROOMS ?? '{}'));
-initializeLogger({ pretty: false, level: 'warn' });
 const config = loadConfig('worker');
 const logger = createLogger('agent', 'warn');
 const vad = await speechModel();
@@ -179,7 +173,6 @@ async function end(): Promise<void> {
   const cpuSeconds = ownCpuSeconds() - mark.cpu;
   const childCpu = childCpuSeconds() - mark.child;
   const markedSeconds = (performance.now() - mark.at) / 1000;
-  const joinedRssMb = samples[0] ?? rssMb();
   await Promise.all(transcribers.map((t) => t.transcriber.end('host_stop')));
   const stats = transcribers.map((t) => t.processor.stats);
   await Promise.all(transcribers.map((t) => t.room.disconnect()));
@@ -188,16 +181,13 @@ async function end(): Promise<void> {
     report: {
       rooms: rooms.length,
       restRssMb,
-      joinedRssMb,
       peakRssMb: Math.max(...samples),
-      meanRssMb: samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length),
       cpuSeconds,
       childCpuSeconds: childCpu,
       markedSeconds,
       maxVadBacklogMs,
       gatedShare: vad instanceof SileroVad ? vad.counts.gatedWindows / Math.max(1, vad.counts.gatedWindows + vad.counts.modelRuns) : null,
       timings,
-      live: stats.reduce((a, s) => a + s.live, 0),
       deferred: stats.reduce((a, s) => a + s.deferred, 0),
     },
   });

@@ -29,6 +29,7 @@ import { startReplayServer } from '../src/replay/server.js';
 import { createS3Client } from '../src/storage/s3-client.js';
 import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../test/agent/harness.js';
 import type { AgentRoomsReport, FromAgent, ToAgent } from './agent-rooms.js';
+import { procStatFields } from './proc-stat.js';
 
 const STT_LATENCY: [number, number] = [300, 800];
 /** A room keeps up when the VAD is never more than this behind real time. */
@@ -155,8 +156,7 @@ function childrenOf(pid: number): number[] {
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+        return Number(procStatFields(Number(d))[1]) === pid;
       } catch {
         return false;
       }
