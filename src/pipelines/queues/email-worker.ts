@@ -8,6 +8,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createLogger } from '../../logging.js';
+import { emailsSent } from '../../metrics.js';
 import type { MeetingStore } from '../../meeting/meeting-store.js';
 import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
 import { composeMinutesEmail } from '../email/compose-email.js';
@@ -16,7 +17,6 @@ import { RecipientSchema } from '../email/recipients.js';
 import { MinutesSchema } from '../minutes/minutes-schema.js';
 import { QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
-import { emailsSent } from '../../metrics.js';
 
 const log = createLogger('email-worker');
 

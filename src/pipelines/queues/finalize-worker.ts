@@ -13,6 +13,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from '
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createLogger } from '../../logging.js';
+import { minutesProduced, minutesTokens } from '../../metrics.js';
 import type { MeetingInfo, MeetingStore } from '../../meeting/meeting-store.js';
 import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
 import { resolveRecipients, recipientKey } from '../email/recipients.js';
@@ -22,7 +23,6 @@ import type { TranscriptSegment } from '../transcript/segment.js';
 import { EmailJobSchema } from './email-worker.js';
 import { FinalizeJobSchema, jobIds, QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
-import { minutesProduced, minutesTokens } from '../../metrics.js';
 
 const log = createLogger('finalize-worker');
 

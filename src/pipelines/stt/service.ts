@@ -57,12 +57,13 @@ export class SpeechToTextService implements SpeechToText {
           log?.warn({ attempt, delayMs, status: error.status, code: error.code }, 'speech-to-text attempt failed, retrying'),
       });
       const result = assemble(raw, req, upload.durationMs, backend, this.#o.filter);
-      sttLatency.observe({ provider: backend.provider }, (performance.now() - startedAt) / 1000);
+      const ms = performance.now() - startedAt;
+      sttLatency.observe({ provider: backend.provider }, ms / 1000);
       log?.debug(
         {
           attempts,
           queuedMs: Math.round(startedAt - queuedAt),
-          ms: Math.round(performance.now() - startedAt),
+          ms: Math.round(ms),
           segments: result.segments.length,
           filtered: result.filtered,
         },
