@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for the three roles: `worker` (LiveKit agent), `pipeline` (queue workers), `api`.
-# Node: the current LTS line (26); the code also runs on Node 20, the developers' machines.
+# Node: the current line (26), the one CI runs the test suite on (.ci/run); package.json asks >= 22.
 ARG NODE_IMAGE=node:26-trixie-slim
 
 FROM ${NODE_IMAGE} AS build

@@ -3,11 +3,14 @@
 #   - Debian packages: redis-server, ffmpeg, espeak-ng, sox
 #   - livekit-server v1.13.5 and MinIO, built with `go install` into $MEETING_AGENT_TOOLS
 #     (default ~/.cache/meeting-agent/bin), which the project looks in first.
+#   - Node 26 (the Docker image's Node, the one CI runs on) from the npm registry's `node` package,
+#     into ~/.cache/meeting-agent/node-26; `scripts/node26-path.sh` prints its bin folder.
 # Idempotent: a second run does nothing but check.
 set -euo pipefail
 
 TOOLS_DIR="${MEETING_AGENT_TOOLS:-$HOME/.cache/meeting-agent/bin}"
 LIVEKIT_VERSION="v1.13.5"
+NODE_MAJOR=26
 mkdir -p "$TOOLS_DIR"
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -66,6 +69,16 @@ else
   need_go minio
   log "building MinIO (first time takes several minutes)"
   GOBIN="$TOOLS_DIR" GOFLAGS=-trimpath go install github.com/minio/minio@latest
+fi
+
+# --- Node 26 (the image's Node), from the npm registry's `node` package -----------------
+NODE26_DIR="$(dirname "$TOOLS_DIR")/node-$NODE_MAJOR"
+if [ -x "$NODE26_DIR/node_modules/node/bin/node" ] && "$NODE26_DIR/node_modules/node/bin/node" --version | grep -q "^v$NODE_MAJOR\."; then
+  log "node $NODE_MAJOR present in $NODE26_DIR"
+else
+  log "installing node $NODE_MAJOR from the npm registry into $NODE26_DIR"
+  mkdir -p "$NODE26_DIR"
+  npm install --prefix "$NODE26_DIR" --no-save --no-audit --no-fund --loglevel=error "node@$NODE_MAJOR"
 fi
 
 log "done"
