@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS config files (dependency-cruiser's).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     files: ['scripts/**', 'bench/**', 'src/cli.ts', 'src/cli/**', 'test/**', '**/*.test.ts'],
     rules: { 'no-console': 'off' },
   },

@@ -25,7 +25,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging.js';
 import { MeetingStore } from '../src/meeting/meeting-store.js';
 import { MeetingQueues } from '../src/pipelines/queues/producers.js';
-import { createRedisConnection } from '../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../src/meeting/redis-connection.js';
 import { createSpeechToText } from '../src/pipelines/stt/index.js';
 import { createS3Client } from '../src/storage/s3-client.js';
 import { procStatFields } from './proc-stat.js';

@@ -21,7 +21,7 @@ import { MinutesSchema } from '../src/pipelines/minutes/minutes-schema.js';
 import { TokenEstimator } from '../src/pipelines/minutes/token-estimate.js';
 import { startPipelineWorkers } from '../src/pipelines/queues/pipeline-workers.js';
 import { MeetingQueues } from '../src/pipelines/queues/producers.js';
-import { createRedisConnection } from '../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../src/meeting/redis-connection.js';
 import { startReplayServer } from '../src/replay/server.js';
 import { ensureBucket, MeetingArtifacts } from '../src/storage/meeting-artifacts.js';
 import { createS3Client } from '../src/storage/s3-client.js';

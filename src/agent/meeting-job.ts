@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logging.js';
 import { MeetingStore, type MeetingInfo } from '../meeting/meeting-store.js';
 import { MeetingQueues } from '../pipelines/queues/producers.js';
-import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../meeting/redis-connection.js';
 import { createSpeechToText } from '../pipelines/stt/index.js';
 import { createS3Client } from '../storage/s3-client.js';
 import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from './dispatch-metadata.js';
@@ -16,7 +16,7 @@ import { sendCaption } from './captions.js';
 import { MeetingTranscriber } from './meeting-transcriber.js';
 import { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
-import { watchStop } from './stop-signal.js';
+import { watchStop } from '../meeting/stop-signal.js';
 import { errorSummary, UtteranceProcessor } from './utterance-processor.js';
 
 export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: () => Promise<void>): Promise<void> {

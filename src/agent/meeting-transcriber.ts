@@ -24,7 +24,7 @@ import type { Logger } from '../logging.js';
 import type { EndReason, MeetingEvent } from '../meeting/meeting-events.js';
 import type { MeetingParticipant, MeetingStore } from '../meeting/meeting-store.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
-import { segmentId, type ParticipantRef } from '../pipelines/transcript/segment.js';
+import { segmentId, type ParticipantRef } from '../meeting/segment.js';
 import { announcementFor } from './announcement-texts.js';
 import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';

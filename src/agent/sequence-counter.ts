@@ -4,7 +4,7 @@
  * counts are what the finaliser waits for.
  */
 import type { Redis } from 'ioredis';
-import { participantKey } from '../pipelines/transcript/segment.js';
+import { participantKey } from '../meeting/segment.js';
 
 // Erased and expired with the rest of the meeting by MeetingStore (same key layout).
 export const sequenceKey = (meetingId: string) => `meeting-agent:meeting:${meetingId}:sequences`;

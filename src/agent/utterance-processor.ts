@@ -8,8 +8,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../logging.js';
 import { encodePcm, type PcmAudio } from '../pipelines/audio/ffmpeg.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
-import type { TranscriptSegment } from '../pipelines/transcript/segment.js';
-import type { FilteredSpeechSchema, ParticipantRef } from '../pipelines/transcript/segment.js';
+import type { TranscriptSegment } from '../meeting/segment.js';
+import type { FilteredSpeechSchema, ParticipantRef } from '../meeting/segment.js';
 import type { z } from 'zod';
 
 /** The part of src/pipelines/stt's SpeechToText the live agent uses. */

@@ -10,7 +10,7 @@ import { MeetingStore } from '../meeting/meeting-store.js';
 import { collectProcessMetrics } from '../metrics.js';
 import { MeetingQueues } from '../pipelines/queues/producers.js';
 import { QUEUE } from '../pipelines/queues/queue-names.js';
-import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../meeting/redis-connection.js';
 import { MeetingArtifacts } from '../storage/meeting-artifacts.js';
 import { createS3Client } from '../storage/s3-client.js';
 import { createSpeechToText } from '../pipelines/stt/index.js';

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { clearStop, requestStop } from '../agent/stop-signal.js';
+import { clearStop, requestStop } from '../meeting/stop-signal.js';
 import type { Logger } from '../logging.js';
 import type { MeetingInfo, MeetingStore } from '../meeting/meeting-store.js';
 import { transcriptionStarts, transcriptionStops } from '../metrics.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import { eraseMeeting } from '../pipelines/erase-meeting.js';
 import { QUEUE } from '../pipelines/queues/queue-names.js';
-import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../meeting/redis-connection.js';
 import { MeetingArtifacts } from '../storage/meeting-artifacts.js';
 import { createS3Client } from '../storage/s3-client.js';
 

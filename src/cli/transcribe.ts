@@ -19,11 +19,11 @@ import { recipientKey, resolveRecipients } from '../pipelines/email/recipients.j
 import { minutesFiles, transcriptFiles, transcriptOf } from '../pipelines/meeting-outputs.js';
 import { generateMinutes } from '../pipelines/minutes/generate-minutes.js';
 import { createMistralChat, mistralChatOptionsFrom, type MistralChatOptions } from '../pipelines/minutes/mistral-chat.js';
-import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../meeting/redis-connection.js';
 import { LINKED_ARTEFACTS } from '../pipelines/queues/email-worker.js';
 import { createSpeechToText } from '../pipelines/stt/index.js';
 import type { SpeechToText } from '../pipelines/stt/types.js';
-import { segmentId, type TranscriptSegment } from '../pipelines/transcript/segment.js';
+import { segmentId, type TranscriptSegment } from '../meeting/segment.js';
 import { MeetingArtifacts, type PresignedLink } from '../storage/meeting-artifacts.js';
 import { createS3Client } from '../storage/s3-client.js';
 

@@ -3,7 +3,7 @@
  * and how it ended. The transcript records opt-outs so a reader knows why someone is silent.
  */
 import { z } from 'zod';
-import { ParticipantRefSchema } from '../pipelines/transcript/segment.js';
+import { ParticipantRefSchema } from './segment.js';
 
 export const MeetingEventSchema = z.object({
   type: z.enum(['participant_joined', 'participant_left', 'opted_out', 'opted_in', 'transcription_paused', 'transcription_resumed']),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createRedisConnection } from '../pipelines/queues/redis-connection.js';
-import { segmentId, type TranscriptSegment } from '../pipelines/transcript/segment.js';
+import { createRedisConnection } from './redis-connection.js';
+import { segmentId, type TranscriptSegment } from './segment.js';
 import { MeetingStore } from './meeting-store.js';
 
 const redis = createRedisConnection(inject('services').REDIS_URL);

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { ParticipantRefSchema, TranscriptSegmentSchema, type TranscriptSegment } from '../pipelines/transcript/segment.js';
+import { ParticipantRefSchema, TranscriptSegmentSchema, type TranscriptSegment } from './segment.js';
 import { EndReasonSchema, MeetingEventSchema, type EndReason, type MeetingEvent } from './meeting-events.js';
 
 export const MeetingStatusSchema = z.enum(['starting', 'active', 'finalising', 'done', 'failed']);

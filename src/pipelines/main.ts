@@ -15,7 +15,7 @@ import { createMailer, SentMarkers } from './email/mailer.js';
 import { createMistralChat, mistralChatOptionsFrom } from './minutes/mistral-chat.js';
 import { TokenEstimator } from './minutes/token-estimate.js';
 import { startPipelineWorkers, type PipelineDeps } from './queues/pipeline-workers.js';
-import { createRedisConnection } from './queues/redis-connection.js';
+import { createRedisConnection } from '../meeting/redis-connection.js';
 import { createSpeechToText } from './stt/index.js';
 
 const log = createLogger('pipeline');

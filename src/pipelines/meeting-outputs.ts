@@ -12,7 +12,7 @@ import { renderTranscriptJson } from './transcript/render-json.js';
 import { renderTranscriptMarkdown } from './transcript/render-markdown.js';
 import { renderSrt } from './transcript/render-srt.js';
 import { renderVtt } from './transcript/render-vtt.js';
-import type { TranscriptSegment } from './transcript/segment.js';
+import type { TranscriptSegment } from '../meeting/segment.js';
 import { buildTranscript, type Transcript } from './transcript/transcript.js';
 
 export type MinutesOptions = Omit<GenerateMinutesOptions, 'now'>;

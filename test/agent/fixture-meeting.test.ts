@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ParticipantKind } from '@livekit/rtc-node';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
-import { requestStop } from '../../src/agent/stop-signal.js';
-import { participantKey, segmentId } from '../../src/pipelines/transcript/segment.js';
+import { requestStop } from '../../src/meeting/stop-signal.js';
+import { participantKey, segmentId } from '../../src/meeting/segment.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
 

@@ -12,8 +12,8 @@ import { AgentDispatchClient } from 'livekit-server-sdk';
 import type { ServicesEnv } from '../global-setup.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { QUEUE } from '../../src/pipelines/queues/queue-names.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
-import { TranscriptSegmentSchema, type TranscriptSegment } from '../../src/pipelines/transcript/segment.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
+import { TranscriptSegmentSchema, type TranscriptSegment } from '../../src/meeting/segment.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 
 export const FIXTURE_DIR = 'fixtures/meetings/comite-projet';

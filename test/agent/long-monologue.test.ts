@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { joinAsSpeaker, type SpeakerBot } from '../../src/local/meeting-bot.js';
-import { requestStop } from '../../src/agent/stop-signal.js';
+import { requestStop } from '../../src/meeting/stop-signal.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
 import { makeMonologue, type Monologue } from './monologue.js';

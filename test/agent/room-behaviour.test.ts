@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ParticipantKind, type Room } from '@livekit/rtc-node';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { joinAsListener, joinAsSpeaker, type SpeakerBot } from '../../src/local/meeting-bot.js';
-import { requestStop } from '../../src/agent/stop-signal.js';
+import { requestStop } from '../../src/meeting/stop-signal.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, httpUrl, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
 

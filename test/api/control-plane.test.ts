@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openApiText } from '../../src/api/openapi.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { jobIds } from '../../src/pipelines/queues/queue-names.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { agentDispatches, call, hostToken, OTHER_SERVICE_KEY, SERVICE_KEY, signJwt, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';

@@ -21,7 +21,7 @@ import { REDACTED_PATHS } from '../../src/logging.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
 import { QUEUE } from '../../src/pipelines/queues/queue-names.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 
 export const SERVICE_KEY = `svc-${randomUUID()}`;

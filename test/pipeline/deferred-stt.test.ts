@@ -12,7 +12,7 @@ import { startDeferredSttWorker, transcribeDeferred } from '../../src/pipelines/
 import { jobIds, QUEUE, type DeferredSttJob } from '../../src/pipelines/queues/queue-names.js';
 import { closeWorkers } from '../../src/pipelines/queues/worker-runtime.js';
 import { createSpeechToText } from '../../src/pipelines/stt/index.js';
-import { segmentId } from '../../src/pipelines/transcript/segment.js';
+import { segmentId } from '../../src/meeting/segment.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, words } from '../agent/harness.js';
 import { FAST_CRASH, startHarness, type Harness } from './harness.js';

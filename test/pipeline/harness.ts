@@ -15,7 +15,7 @@ import { createMistralChat } from '../../src/pipelines/minutes/mistral-chat.js';
 import { TokenEstimator } from '../../src/pipelines/minutes/token-estimate.js';
 import { startPipelineWorkers, type PipelineDeps, type RunningPipeline } from '../../src/pipelines/queues/pipeline-workers.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import type { CrashSafety } from '../../src/pipelines/queues/worker-runtime.js';
 import type { FinalizeTiming } from '../../src/pipelines/queues/finalize-worker.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { MeetingParticipant } from '../../src/meeting/meeting-store.js';
-import { segmentId, type TranscriptSegment } from '../../src/pipelines/transcript/segment.js';
+import { segmentId, type TranscriptSegment } from '../../src/meeting/segment.js';
 
 export const FIXTURE_DIR = 'fixtures/meetings/comite-projet';
 export const MODEL = 'mistral-medium-2508';

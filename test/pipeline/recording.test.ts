@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../../src/local/smtp-receiver.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { MinutesSchema } from '../../src/pipelines/minutes/minutes-schema.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
 import { jobIds } from '../../src/pipelines/queues/queue-names.js';
 import { parseTranscriptJson } from '../../src/pipelines/transcript/render-json.js';

@@ -5,7 +5,7 @@
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { createMailer, SentMarkers } from '../../src/pipelines/email/mailer.js';
 import { startPipelineWorkers } from '../../src/pipelines/queues/pipeline-workers.js';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { MeetingArtifacts } from '../../src/storage/meeting-artifacts.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { FAST_CRASH, FAST_FINALIZE, minutesOptionsFor } from './harness.js';

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createRedisConnection } from '../../src/pipelines/queues/redis-connection.js';
+import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 
 describe('BullMQ (real Redis)', () => {
   const { REDIS_URL } = inject('services');

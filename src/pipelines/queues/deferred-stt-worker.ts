@@ -10,7 +10,7 @@ import { createLogger } from '../../logging.js';
 import type { MeetingStore } from '../../meeting/meeting-store.js';
 import { decodeToPcm } from '../audio/ffmpeg.js';
 import type { SpeechToText } from '../stt/types.js';
-import { TranscriptSegmentSchema, type TranscriptSegment } from '../transcript/segment.js';
+import { TranscriptSegmentSchema, type TranscriptSegment } from '../../meeting/segment.js';
 import { DeferredSttJobSchema, QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 

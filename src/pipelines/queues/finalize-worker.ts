@@ -19,7 +19,7 @@ import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
 import { resolveRecipients, recipientKey } from '../email/recipients.js';
 import { transcriptOf, transcriptFiles, minutesFiles, type MinutesOptions } from '../meeting-outputs.js';
 import { generateMinutes, MinutesError } from '../minutes/generate-minutes.js';
-import type { TranscriptSegment } from '../transcript/segment.js';
+import type { TranscriptSegment } from '../../meeting/segment.js';
 import { EmailJobSchema } from './email-worker.js';
 import { FinalizeJobSchema, jobIds, QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';

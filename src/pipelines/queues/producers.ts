@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EndReason } from '../../meeting/meeting-events.js';
 import type { MeetingStore } from '../../meeting/meeting-store.js';
-import type { TranscriptSegment } from '../transcript/segment.js';
+import type { TranscriptSegment } from '../../meeting/segment.js';
 import { DeferredSttJobSchema, jobIds, QUEUE, SegmentJobSchema, type DeferredSttJob } from './queue-names.js';
 
 // Completed jobs are kept a day so that their ids keep deduplicating late duplicates

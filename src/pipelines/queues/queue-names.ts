@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { EndReasonSchema } from '../../meeting/meeting-events.js';
-import { TranscriptSegmentSchema } from '../transcript/segment.js';
+import { TranscriptSegmentSchema } from '../../meeting/segment.js';
 
 export const QUEUE = {
   /** Finished utterances, persisted into the meeting store. */

@@ -8,7 +8,7 @@ import { renderTranscriptJson } from './render-json.js';
 import { renderTranscriptMarkdown } from './render-markdown.js';
 import { renderSrt } from './render-srt.js';
 import { renderVtt } from './render-vtt.js';
-import type { TranscriptSegment } from './segment.js';
+import type { TranscriptSegment } from '../../meeting/segment.js';
 import { buildTranscript } from './transcript.js';
 
 const meeting = fixtureMeeting();

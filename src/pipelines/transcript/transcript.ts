@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { MeetingEventSchema, type MeetingEvent } from '../../meeting/meeting-events.js';
-import { ParticipantRefSchema, participantKey, type TranscriptSegment } from './segment.js';
+import { ParticipantRefSchema, participantKey, type TranscriptSegment } from '../../meeting/segment.js';
 
 /** Bump the major on a breaking change; schemas/transcript.schema.json is generated from this file. */
 export const TRANSCRIPT_SCHEMA_VERSION = '1.0';
