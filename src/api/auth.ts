@@ -93,7 +93,34 @@ export function requireRoomAdmin(caller: Caller, room: string): void {
   if (!caller.roomAdmin) throw new ApiError(403, 'not_room_admin', 'Only a host (a token with roomAdmin) may start or stop the transcription.');
 }
 
-/** Reading a room's state: a service key, or any valid token for this room (participants may see it is on). */
+/**
+ * Reading or erasing a meeting (transcript, minutes, presigned links). Allowed:
+ * - a service key (the conferencing backend), for every meeting;
+ * - the meeting's requester: a roomAdmin token for the meeting's room whose identity is the one
+ *   recorded when the transcription was started, at any time (the room may have closed since);
+ * - any host (roomAdmin token for the room) while the room instance the meeting ran in is still
+ *   open: LiveKit's current sid for the room name equals the meeting's `roomSid`.
+ * A token names a room, not an instance, so `openRoomSid` asks LiveKit which instance is open now.
+ * Anyone else gets 404 as if the meeting did not exist (ids are no oracle across rooms or instances);
+ * a participant without roomAdmin who would otherwise qualify gets 403.
+ */
+export async function requireMeetingAccess(
+  caller: Caller,
+  meeting: { meetingId: string; room: string | null; roomSid: string | null; requester: { identity: string | null } | null } | null,
+  openRoomSid: (room: string) => Promise<string | null>,
+): Promise<void> {
+  if (caller.kind === 'service') return;
+  const notFound = () => new ApiError(404, 'meeting_not_found', 'No such meeting in your room.');
+  if (!meeting?.room || meeting.room !== caller.room) throw notFound();
+  const isRequester = meeting.requester?.identity != null && meeting.requester.identity === caller.identity;
+  if (!isRequester && (!meeting.roomSid || (await openRoomSid(meeting.room)) !== meeting.roomSid)) throw notFound();
+  if (!caller.roomAdmin) throw new ApiError(403, 'not_room_admin', 'Only a host (a token with roomAdmin) may read or erase a meeting.');
+}
+
+/**
+ * Reading a room's state: a service key, or any valid token for this room (participants may see it
+ * is on). The state shown is that of the room's open instance only (Transcriptions.meetingOfRoom).
+ */
 export function requireRoomMember(caller: Caller, room: string): void {
   if (caller.kind === 'service') return;
   if (caller.room !== room) throw new ApiError(403, 'wrong_room', 'The access token is for another room.');

@@ -47,7 +47,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Start and stop the live transcription of a LiveKit room, read its state, fetch or erase a meeting\u2019s artefacts. ' +
         'Authenticate with "Authorization: Bearer <credential>", where the credential is either a service key (API_SERVICE_KEYS: the conferencing backend, allowed everything) ' +
         'or the host\u2019s LiveKit access token (signed with this server\u2019s LiveKit API key and secret, not expired). A token acts only on its own room (`video.room`); ' +
-        'starting, stopping and the meeting endpoints need `video.roomAdmin`, reading the room\u2019s state needs only a token for that room.',
+        'starting and stopping need `video.roomAdmin`, reading the room\u2019s state needs only a token for that room. ' +
+        'LiveKit reuses room names: the room\u2019s state is that of its open instance, and a meeting may be read or erased by a service key, ' +
+        'by its requester (a roomAdmin token for its room with the identity that started it), or by a roomAdmin token for its room while the room instance it ran in is still open. ' +
+        'Anyone else gets 404. Limits: per credential for valid ones, per client address for missing or invalid ones (429 with Retry-After).',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Service key or the host\u2019s LiveKit access token (JWT)' } },
@@ -77,7 +80,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           },
         },
         get: {
-          summary: 'State of the room\u2019s transcription',
+          summary: 'State of the transcription of the room\u2019s open instance (idle when the room is not open or its meeting ran in an earlier instance)',
           security,
           responses: { '200': ok('idle, starting, active, finalising, done or failed, with the meeting id', 'RoomTranscription'), ...COMMON_ERRORS },
         },
@@ -88,7 +91,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             '202': ok('Stopping: the meeting is being finalised', 'RoomTranscription'),
             '200': ok('Was not running any more: its last state', 'RoomTranscription'),
             ...COMMON_ERRORS,
-            '404': error('No transcription was started in this room'),
+            '404': error('No transcription was started in the room\u2019s open instance'),
           },
         },
       },
@@ -97,7 +100,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           summary: 'A meeting\u2019s state, and presigned links to its transcripts and minutes once done',
           security,
-          responses: { '200': ok('The meeting', 'Meeting'), ...COMMON_ERRORS, '404': error('Unknown meeting (or not of the token\u2019s room)') },
+          responses: { '200': ok('The meeting', 'Meeting'), ...COMMON_ERRORS, '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)') },
         },
         delete: {
           summary: 'Erase everything about a meeting (files, state, queued data)',
@@ -105,7 +108,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           responses: {
             '204': { description: 'Erased' },
             ...COMMON_ERRORS,
-            '404': error('Unknown meeting (or not of the token\u2019s room)'),
+            '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)'),
             '409': error('Still running or being finalised'),
           },
         },

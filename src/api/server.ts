@@ -8,11 +8,11 @@ import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
-import type { MeetingInfo, MeetingStore } from '../meeting/meeting-store.js';
+import type { MeetingStore } from '../meeting/meeting-store.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import type { MeetingArtifacts } from './artifacts.js';
-import { Authenticator, callerKey, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
+import { Authenticator, callerKey, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
 import { ClusterMetrics } from './cluster-metrics.js';
 import { ApiError, validate } from './errors.js';
 import type { LiveKitControl } from './livekit-control.js';
@@ -170,12 +170,6 @@ export function buildApi(deps: ApiDeps) {
     return caller;
   }
 
-  function authorizeMeeting(caller: Caller, info: MeetingInfo | null, id: string): void {
-    if (caller.kind === 'service') return;
-    // For hosts, another room's meeting is "not found": ids are not an oracle across rooms.
-    if (!info || info.room !== caller.room) throw new ApiError(404, 'meeting_not_found', `No meeting ${id} in your room.`);
-    if (!caller.roomAdmin) throw new ApiError(403, 'not_room_admin', 'Only a host (a token with roomAdmin) may read or erase a meeting.');
-  }
 
   // --- Transcription of a room ------------------------------------------------------------------
 
@@ -209,7 +203,7 @@ export function buildApi(deps: ApiDeps) {
     const caller = await callerOf(req);
     const { id } = validate(MeetingParamsSchema, req.params, 'params');
     const info = await deps.store.get(id);
-    authorizeMeeting(caller, info, id);
+    await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
     if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
     return reply.send(await transcriptions.meetingView(info));
   });
@@ -218,7 +212,7 @@ export function buildApi(deps: ApiDeps) {
     const caller = await callerOf(req);
     const { id } = validate(MeetingParamsSchema, req.params, 'params');
     const info = await deps.store.get(id);
-    authorizeMeeting(caller, info, id);
+    await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
     await transcriptions.erase(id, info);
     return reply.code(204).send();
   });

@@ -20,9 +20,9 @@ import type { CachedSttProbe } from './stt-probe.js';
 // The API's own bookkeeping, beside the meeting store's keys.
 const KEY_TTL_SECONDS = 7 * 24 * 3600;
 const apiKeys = {
-  /** Hash: dispatchId, roomSid of the room instance the meeting was started in. */
+  /** Hash: dispatchId of the meeting's agent. */
   meeting: (meetingId: string) => `meeting-agent:api:meeting:${meetingId}`,
-  /** The last meeting started in a room, so its state stays readable once the agent has let go. */
+  /** The last meeting started in a room, so its state stays readable once the agent has let go (same room instance only). */
   lastMeeting: (room: string) => `meeting-agent:api:last-meeting:${room}`,
 };
 
@@ -66,14 +66,28 @@ export class Transcriptions {
 
   constructor(private readonly d: TranscriptionsDeps) {}
 
-  /** The room's current meeting, else the last one started here (ended), else null. */
-  async meetingOfRoom(room: string): Promise<MeetingInfo | null> {
-    const current = await this.d.store.currentMeetingOfRoom(room);
-    const currentInfo = current ? await this.d.store.get(current) : null;
-    if (currentInfo) return currentInfo;
-    const last = await this.d.redis.get(apiKeys.lastMeeting(room));
-    const lastInfo = last ? await this.d.store.get(last) : null;
-    return lastInfo?.room === room ? lastInfo : null;
+  /**
+   * The meeting of the room's open instance: the one holding the room, else the last one started
+   * there (ended). A meeting of an earlier instance of the same name is not this room's: null then,
+   * as when the room is not open at all. `roomSid`: the open instance's sid, if already looked up.
+   */
+  async meetingOfRoom(room: string, roomSid?: string | null): Promise<MeetingInfo | null> {
+    const sid = roomSid === undefined ? await this.openRoomSid(room) : roomSid;
+    if (!sid) return null;
+    for (const id of await this.meetingIdsOfRoom(room)) {
+      const info = await this.d.store.get(id);
+      if (info?.room === room && info.roomSid === sid) return info;
+    }
+    return null;
+  }
+
+  /** The sid of the room's open instance (null: not open); 503 when LiveKit does not answer. */
+  async openRoomSid(room: string): Promise<string | null> {
+    try {
+      return await this.d.livekit.roomSid(room);
+    } catch {
+      throw new ApiError(503, 'livekit_unavailable', 'The LiveKit server did not answer; try again shortly.', undefined, { 'retry-after': '10' });
+    }
   }
 
   async state(room: string): Promise<RoomTranscription> {
@@ -82,19 +96,6 @@ export class Transcriptions {
 
   async start(room: string, caller: Caller, body: StartTranscriptionBody): Promise<{ created: boolean; view: RoomTranscription }> {
     const { requester, extraRecipients } = this.#recipients(caller, body);
-
-    const existing = await this.meetingOfRoom(room);
-    if (existing && isLive(existing)) {
-      transcriptionStarts.inc({ outcome: 'already_running' });
-      return { created: false, view: roomView(room, existing) };
-    }
-
-    const probe = await this.d.stt.check();
-    if (!probe.ok) {
-      transcriptionStarts.inc({ outcome: 'stt_unavailable' });
-      this.d.logger.warn({ detail: probe.detail }, 'speech-to-text probe failed; start refused');
-      throw new ApiError(503, 'stt_unavailable', `Transcription cannot start: ${probe.reason}. No agent was sent.`, undefined, { 'retry-after': '30' });
-    }
 
     let roomSid: string | null;
     try {
@@ -107,18 +108,32 @@ export class Transcriptions {
       throw new ApiError(404, 'room_not_found', 'There is no open room with this name; start the transcription once the meeting has begun.');
     }
 
+    const existing = await this.meetingOfRoom(room, roomSid);
+    if (existing && isLive(existing)) {
+      transcriptionStarts.inc({ outcome: 'already_running' });
+      return { created: false, view: roomView(room, existing) };
+    }
+
+    const probe = await this.d.stt.check();
+    if (!probe.ok) {
+      transcriptionStarts.inc({ outcome: 'stt_unavailable' });
+      this.d.logger.warn({ detail: probe.detail }, 'speech-to-text probe failed; start refused');
+      throw new ApiError(503, 'stt_unavailable', `Transcription cannot start: ${probe.reason}. No agent was sent.`, undefined, { 'retry-after': '30' });
+    }
+
     // Created before the room is claimed, so whoever sees the claim can read the meeting.
     const meetingId = randomUUID();
     const info = await this.d.store.create({
       meetingId,
       room,
+      roomSid,
       language: body.language ?? this.d.defaultLanguage,
       requester,
       glossary: body.glossary ?? [],
       extraRecipients,
       status: 'starting',
     });
-    const held = await this.#claimRoom(room, meetingId);
+    const held = await this.#claimRoom(room, meetingId, roomSid);
     if (held !== meetingId) {
       // Another start won the race: ours was never dispatched, drop it and answer with theirs.
       await this.d.store.erase(meetingId);
@@ -126,11 +141,7 @@ export class Transcriptions {
       return { created: false, view: roomView(room, await this.d.store.get(held)) };
     }
     await this.d.redis
-      .multi()
-      .hset(apiKeys.meeting(meetingId), 'roomSid', roomSid)
-      .expire(apiKeys.meeting(meetingId), KEY_TTL_SECONDS)
-      .set(apiKeys.lastMeeting(room), meetingId, 'EX', KEY_TTL_SECONDS)
-      .exec();
+      .set(apiKeys.lastMeeting(room), meetingId, 'EX', KEY_TTL_SECONDS);
 
     try {
       const dispatchId = await this.d.livekit.dispatch(room, {
@@ -139,7 +150,7 @@ export class Transcriptions {
         requester,
         glossary: info.glossary,
       });
-      await this.d.redis.hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId);
+      await this.d.redis.multi().hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId).expire(apiKeys.meeting(meetingId), KEY_TTL_SECONDS).exec();
       this.d.logger.info({ meetingId, dispatchId, caller: caller.kind }, 'agent dispatched');
     } catch (e) {
       this.d.logger.error({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'dispatch failed');
@@ -176,11 +187,8 @@ export class Transcriptions {
   async endFromLiveKit(meetingId: string, reason: 'room_finished' | 'agent_left', roomSid: string | null): Promise<boolean> {
     const info = await this.d.store.get(meetingId);
     if (!info || info.endedAt || !isLive(info)) return false;
-    if (roomSid) {
-      // A room name can be reused: an old room instance's end must not end a newer meeting.
-      const startedIn = await this.d.redis.hget(apiKeys.meeting(meetingId), 'roomSid');
-      if (startedIn && startedIn !== roomSid) return false;
-    }
+    // A room name can be reused: an old room instance's end must not end a newer meeting.
+    if (roomSid && info.roomSid && info.roomSid !== roomSid) return false;
     await this.d.queues.endMeeting(this.d.store, meetingId, reason);
     if (info.room) {
       if (reason === 'room_finished') await this.d.store.releaseRoom(info.room, meetingId);
@@ -264,12 +272,19 @@ export class Transcriptions {
     return { requester: { identity: caller.identity, email: caller.email }, extraRecipients: [] };
   }
 
-  /** Claims the room; a claim left by a meeting that is over is taken over. */
-  async #claimRoom(room: string, meetingId: string): Promise<string> {
+  /**
+   * Claims the room; a claim left by a meeting that is over, or by a meeting of an earlier
+   * instance of the room (closed since, so over too), is taken over.
+   */
+  async #claimRoom(room: string, meetingId: string, roomSid: string): Promise<string> {
     const held = await this.d.store.claimRoom(room, meetingId);
     if (held === meetingId) return held;
     const other = await this.d.store.get(held);
-    if (other && isLive(other)) return held;
+    if (other && isLive(other)) {
+      if (!other.roomSid || other.roomSid === roomSid) return held;
+      // Its room instance closed without our hearing of it (a lost webhook): it is over, finalise it.
+      await this.d.queues.endMeeting(this.d.store, held, 'room_finished');
+    }
     await this.d.store.releaseRoom(room, held);
     return this.d.store.claimRoom(room, meetingId);
   }

@@ -20,6 +20,12 @@ export const MeetingInfoSchema = z.object({
   meetingId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
   /** LiveKit room name, or null for a recording transcribed offline. */
   room: z.string().nullable(),
+  /**
+   * LiveKit's sid of the room instance the meeting ran in. A room name is reused (closed, then
+   * opened again: a new instance, a new sid); authority over a meeting follows the instance.
+   * Null for a recording, and for a meeting the agent created on its own dispatch.
+   */
+  roomSid: z.string().nullable().default(null),
   language: z.string(),
   requester: RequesterSchema.nullable(),
   glossary: z.array(z.string()),
@@ -59,7 +65,7 @@ const keys = {
 const meetingKeys = (id: string) => [keys.info(id), keys.participants(id), keys.segments(id), keys.events(id), keys.sequences(id)];
 
 export type NewMeeting = Pick<MeetingInfo, 'meetingId' | 'room' | 'language' | 'requester' | 'glossary'> &
-  Partial<Pick<MeetingInfo, 'extraRecipients' | 'status'>>;
+  Partial<Pick<MeetingInfo, 'extraRecipients' | 'status' | 'roomSid'>>;
 
 export class MeetingStore {
   constructor(private readonly redis: Redis) {}

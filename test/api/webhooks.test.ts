@@ -74,8 +74,11 @@ describe('LiveKit webhooks', () => {
     const job = await api.finalizeQueue.getJob(jobIds.finalize(meetingId));
     expect(job?.data).toEqual({ meetingId, reason: 'room_finished' });
     expect(await api.store.currentMeetingOfRoom(room)).toBeNull();
+    const meeting = await call(api, 'GET', `/v1/meetings/${meetingId}`, { token: SERVICE_KEY });
+    expect(meeting.body).toMatchObject({ state: 'finalising', meetingId, endReason: 'room_finished' });
+    // The room's state is its open instance's: none is open any more.
     const state = await call(api, 'GET', `/v1/rooms/${room}/transcription`, { token: SERVICE_KEY });
-    expect(state.body).toMatchObject({ state: 'finalising', meetingId, endReason: 'room_finished' });
+    expect(state.body).toMatchObject({ state: 'idle', meetingId: null });
 
     const metrics = parsePrometheus(await (await fetch(`${api.url}/metrics`)).text());
     expect(sample(metrics, 'meeting_agent_webhooks_total', { event: 'room_finished', outcome: 'processed' })).toBeGreaterThanOrEqual(1);
