@@ -82,6 +82,25 @@ describe('loadConfig', () => {
     expect(err.message).toContain('SMTP_URL (value hidden) is invalid');
   });
 
+  it('reads TRUSTED_PROXIES as addresses and ranges for fastify, and names a wrong entry', () => {
+    expect(loadConfig('api', { ...valid, TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.7 ,fd00::/8,loopback' }).TRUSTED_PROXIES).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/8',
+      'loopback',
+    ]);
+    expect(loadConfig('api', valid).TRUSTED_PROXIES).toBeUndefined();
+    for (const wrong of ['10.0.0.0/33', 'lb.internal', '*', '10.0.0.1/8/8']) {
+      expect(problemsOf({ ...valid, TRUSTED_PROXIES: wrong }, 'api').message).toContain('TRUSTED_PROXIES');
+    }
+  });
+
+  it('refuses a service key short enough to be guessed, without echoing it', () => {
+    const err = problemsOf({ ...valid, API_SERVICE_KEYS: `${'k'.repeat(40)},short-key` }, 'api');
+    expect(err.message).toContain('API_SERVICE_KEYS (value hidden) is invalid: each key must be at least 32 characters long');
+    expect(err.message).not.toContain('short-key');
+  });
+
   describe('data-residency guard (ALLOWED_HOSTS)', () => {
     it('starts when every endpoint is on the list (names and suffixes)', () => {
       expect(() =>

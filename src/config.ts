@@ -4,6 +4,7 @@
  * The table below is the single source of truth: validation, the error message an operator sees,
  * the README's configuration table and `.env.example` are all derived from it.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { checkDataResidency } from './residency.js';
 
@@ -36,6 +37,16 @@ const url = (protocols: readonly string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
 const positiveInt = z.coerce.number().int().positive();
+
+/** An address, a CIDR range or one of proxy-addr's names (what fastify's trustProxy accepts). */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const version = isIP(address ?? '');
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
 const text = z.string().min(1);
 
 export const SETTINGS = {
@@ -232,10 +243,23 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(0).max(65535),
   },
   API_SERVICE_KEYS: {
-    description: 'Comma-separated keys the conferencing backend presents as "Authorization: Bearer <key>".',
+    description:
+      'Comma-separated keys the conferencing backend presents as "Authorization: Bearer <key>"; each at least 32 characters of randomness (e.g. `openssl rand -base64 32`), so no number of guesses finds one.',
     example: '<long random string>',
     secret: true,
-    schema: z.string(),
+    schema: z.string().refine(
+      (v) => v.split(',').every((k) => k.trim().length === 0 || k.trim().length >= 32),
+      'each key must be at least 32 characters long',
+    ),
+  },
+  TRUSTED_PROXIES: {
+    description:
+      'Load balancers or reverse proxies in front of the API, comma-separated addresses or CIDR ranges (or loopback, linklocal, uniquelocal). Requests from them are attributed to the client address in X-Forwarded-For, so limits apply per client. Unset: the connecting address counts, and X-Forwarded-For is ignored (set it only for proxies that overwrite that header).',
+    example: '10.0.0.0/8,fd00::/8',
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+      .refine((list) => list.every(isProxyAddress), 'each entry must be an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal'),
   },
   LOG_LEVEL: {
     description: 'Log level (logs never contain meeting content).',

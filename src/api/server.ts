@@ -12,12 +12,12 @@ import type { MeetingStore } from '../meeting/meeting-store.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import type { MeetingArtifacts } from './artifacts.js';
-import { Authenticator, callerKey, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
+import { Authenticator, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
 import { ClusterMetrics } from './cluster-metrics.js';
 import { ApiError, validate } from './errors.js';
 import type { LiveKitControl } from './livekit-control.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { RateLimiter, type BucketOptions } from './rate-limit.js';
+import { DEFAULT_RATE_LIMITS, rateLimit, rateLimitOptions, type RateLimits } from './rate-limit.js';
 import { MeetingParamsSchema, RoomParamsSchema, StartTranscriptionBodySchema } from './schemas.js';
 import type { CachedSttProbe } from './stt-probe.js';
 import { Transcriptions } from './transcriptions.js';
@@ -28,25 +28,14 @@ declare module 'fastify' {
     /** The body exactly as received (webhook signatures are over these bytes). */
     rawBody?: string;
   }
+  interface FastifyContextConfig {
+    /** The route takes a bearer credential (authenticated before the rate limit is applied). */
+    authenticate?: boolean;
+  }
 }
-
-export interface RateLimits {
-  /** Per service key. */
-  service: BucketOptions;
-  /** Per host (room + identity). */
-  host: BucketOptions;
-  /** Per client address, counting only failed authentications (guessing keys or tokens). */
-  failedAuth: BucketOptions;
-}
-
-export const DEFAULT_RATE_LIMITS: RateLimits = {
-  service: { capacity: 300, refillPerSecond: 50 },
-  host: { capacity: 30, refillPerSecond: 1 },
-  failedAuth: { capacity: 20, refillPerSecond: 0.5 },
-};
 
 export interface ApiDeps {
-  config: Pick<Config, 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'API_SERVICE_KEYS' | 'STT_LANGUAGE'>;
+  config: Pick<Config, 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'API_SERVICE_KEYS' | 'STT_LANGUAGE'> & Partial<Pick<Config, 'TRUSTED_PROXIES'>>;
   redis: Redis;
   store: MeetingStore;
   queues: MeetingQueues;
@@ -57,6 +46,8 @@ export interface ApiDeps {
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
   rateLimits?: Partial<RateLimits>;
+  /** Redis prefix of the rate-limit counters; API instances that share it share the limits. */
+  rateLimitNamespace?: string;
   stopGraceMs?: number;
   readyTimeoutMs?: number;
   webhook?: WebhookOptions;
@@ -70,6 +61,8 @@ export function buildApi(deps: ApiDeps) {
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 300 },
+    // Behind a load balancer: the client's address from X-Forwarded-For, when the hop is trusted.
+    trustProxy: deps.config.TRUSTED_PROXIES ?? false,
     // Requests the router itself refuses (undecodable URL) get the same JSON errors as the rest.
     frameworkErrors: (err, _req, reply) => {
       void (reply as FastifyReply).code(400).send({ error: 'invalid_url', message: `The URL could not be decoded (${err.code}).` });
@@ -104,7 +97,8 @@ export function buildApi(deps: ApiDeps) {
   const cluster = new ClusterMetrics(deps.redis, deps.store);
   const authenticator = new Authenticator(deps.config.LIVEKIT_API_KEY, deps.config.LIVEKIT_API_SECRET, deps.config.API_SERVICE_KEYS);
   const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
-  const limiters = { service: new RateLimiter(limits.service), host: new RateLimiter(limits.host), failedAuth: new RateLimiter(limits.failedAuth) };
+  /** Each authenticated route's outcome: the caller, or why the credential was refused. */
+  const authentication = new WeakMap<FastifyRequest, { caller: Caller } | { error: unknown }>();
 
   // --- Plumbing ---------------------------------------------------------------------------------
 
@@ -153,105 +147,112 @@ export function buildApi(deps: ApiDeps) {
     await cluster.close();
   });
 
-  /** Authenticates and rate-limits a /v1 request (failed attempts are limited per client address). */
-  async function callerOf(req: FastifyRequest): Promise<Caller> {
-    const ip = req.ip;
-    if (!limiters.failedAuth.has(`ip:${ip}`)) throw rateLimited(limiters.failedAuth.take(`ip:${ip}`));
-    let caller: Caller;
+  // Authentication first, so the rate limit knows whose budget the request spends (rate-limit.ts).
+  app.addHook('onRequest', async (req) => {
+    if (!req.routeOptions.config.authenticate) return;
     try {
-      caller = await authenticator.authenticate(req.headers.authorization);
+      const caller = await authenticator.authenticate(req.headers.authorization);
+      authentication.set(req, { caller });
+      req.log = req.log.child({ caller: caller.kind === 'service' ? caller.id : 'host' });
     } catch (e) {
-      limiters.failedAuth.take(`ip:${ip}`);
-      throw e;
+      authentication.set(req, { error: e });
     }
-    const wait = (caller.kind === 'service' ? limiters.service : limiters.host).take(callerKey(caller));
-    if (wait > 0) throw rateLimited(wait);
-    req.log = req.log.child({ caller: caller.kind === 'service' ? caller.id : 'host' });
-    return caller;
+  });
+  const authenticated = (req: FastifyRequest): Caller | null => {
+    const outcome = authentication.get(req);
+    return outcome && 'caller' in outcome ? outcome.caller : null;
+  };
+  void app.register(rateLimit, rateLimitOptions({ redis: deps.redis, limits, callerOf: authenticated, namespace: deps.rateLimitNamespace }));
+
+  /** The caller of an authenticated route, or its authentication error (401/403). */
+  function callerOf(req: FastifyRequest): Caller {
+    const outcome = authentication.get(req);
+    if (outcome && 'caller' in outcome) return outcome.caller;
+    throw outcome?.error ?? new Error(`route ${req.routeOptions.url} is not marked authenticate`);
   }
 
 
-  // --- Transcription of a room ------------------------------------------------------------------
+  // Routes in a plugin registered after the rate limit, so its hook is on each of them; routes that
+  // take no bearer credential are not limited (the webhook has its own replay protection).
+  void app.register(async (api) => {
+    // --- Transcription of a room ------------------------------------------------------------------
 
-  app.post('/v1/rooms/:room/transcription', async (req, reply) => {
-    const caller = await callerOf(req);
-    const { room } = validate(RoomParamsSchema, req.params, 'params');
-    const body = validate(StartTranscriptionBodySchema, req.body === undefined ? {} : req.body, 'body');
-    requireRoomAdmin(caller, room);
-    const { created, view } = await transcriptions.start(room, caller, body);
-    return reply.code(created ? 201 : 200).send(view);
+    api.post('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
+      const caller = callerOf(req);
+      const { room } = validate(RoomParamsSchema, req.params, 'params');
+      const body = validate(StartTranscriptionBodySchema, req.body === undefined ? {} : req.body, 'body');
+      requireRoomAdmin(caller, room);
+      const { created, view } = await transcriptions.start(room, caller, body);
+      return reply.code(created ? 201 : 200).send(view);
+    });
+
+    api.get('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
+      const caller = callerOf(req);
+      const { room } = validate(RoomParamsSchema, req.params, 'params');
+      requireRoomMember(caller, room);
+      return reply.send(await transcriptions.state(room));
+    });
+
+    api.delete('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
+      const caller = callerOf(req);
+      const { room } = validate(RoomParamsSchema, req.params, 'params');
+      requireRoomAdmin(caller, room);
+      const { stopped, view } = await transcriptions.stop(room);
+      return reply.code(stopped ? 202 : 200).send(view);
+    });
+
+    // --- Meetings ---------------------------------------------------------------------------------
+
+    api.get('/v1/meetings/:id', { config: { authenticate: true } }, async (req, reply) => {
+      const caller = callerOf(req);
+      const { id } = validate(MeetingParamsSchema, req.params, 'params');
+      const info = await deps.store.get(id);
+      await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+      if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
+      return reply.send(await transcriptions.meetingView(info));
+    });
+
+    api.delete('/v1/meetings/:id', { config: { authenticate: true } }, async (req, reply) => {
+      const caller = callerOf(req);
+      const { id } = validate(MeetingParamsSchema, req.params, 'params');
+      const info = await deps.store.get(id);
+      await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+      await transcriptions.erase(id, info);
+      return reply.code(204).send();
+    });
+
+    // --- LiveKit webhooks -------------------------------------------------------------------------
+
+    api.post('/v1/livekit/webhook', { config: { rateLimit: false } }, async (req, reply) => {
+      const result = await webhooks.handle(req.rawBody ?? '', req.headers.authorization);
+      return reply.send({ ok: true, action: result.action });
+    });
+
+    // --- Operations -------------------------------------------------------------------------------
+
+    api.get('/healthz', { config: { rateLimit: false } }, async (_req, reply) => reply.send({ ok: true }));
+
+    api.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
+      const timeout = deps.readyTimeoutMs ?? 2_000;
+      const results = await Promise.all(
+        Object.entries(deps.readiness).map(async ([name, check]) => [name, await withTimeout(check, timeout)] as const),
+      );
+      const checks = Object.fromEntries(results);
+      const ready = results.every(([, r]) => r === 'ok');
+      return reply.code(ready ? 200 : 503).send({ ready, checks });
+    });
+
+    api.get('/metrics', { config: { rateLimit: false } }, async (req, reply) => {
+      // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
+      await cluster.refresh().catch((e: unknown) => req.log.warn({ err: { message: (e as Error).message?.slice(0, 200) } }, 'cluster metrics unavailable'));
+      return reply.type(registry.contentType).send(await registry.metrics());
+    });
+
+    const openapi = buildOpenApiDocument();
+    api.get('/openapi.json', { config: { rateLimit: false } }, async (_req, reply) => reply.send(openapi));
   });
-
-  app.get('/v1/rooms/:room/transcription', async (req, reply) => {
-    const caller = await callerOf(req);
-    const { room } = validate(RoomParamsSchema, req.params, 'params');
-    requireRoomMember(caller, room);
-    return reply.send(await transcriptions.state(room));
-  });
-
-  app.delete('/v1/rooms/:room/transcription', async (req, reply) => {
-    const caller = await callerOf(req);
-    const { room } = validate(RoomParamsSchema, req.params, 'params');
-    requireRoomAdmin(caller, room);
-    const { stopped, view } = await transcriptions.stop(room);
-    return reply.code(stopped ? 202 : 200).send(view);
-  });
-
-  // --- Meetings ---------------------------------------------------------------------------------
-
-  app.get('/v1/meetings/:id', async (req, reply) => {
-    const caller = await callerOf(req);
-    const { id } = validate(MeetingParamsSchema, req.params, 'params');
-    const info = await deps.store.get(id);
-    await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
-    if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
-    return reply.send(await transcriptions.meetingView(info));
-  });
-
-  app.delete('/v1/meetings/:id', async (req, reply) => {
-    const caller = await callerOf(req);
-    const { id } = validate(MeetingParamsSchema, req.params, 'params');
-    const info = await deps.store.get(id);
-    await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
-    await transcriptions.erase(id, info);
-    return reply.code(204).send();
-  });
-
-  // --- LiveKit webhooks -------------------------------------------------------------------------
-
-  app.post('/v1/livekit/webhook', async (req, reply) => {
-    const result = await webhooks.handle(req.rawBody ?? '', req.headers.authorization);
-    return reply.send({ ok: true, action: result.action });
-  });
-
-  // --- Operations -------------------------------------------------------------------------------
-
-  app.get('/healthz', async (_req, reply) => reply.send({ ok: true }));
-
-  app.get('/readyz', async (_req, reply) => {
-    const timeout = deps.readyTimeoutMs ?? 2_000;
-    const results = await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]) => [name, await withTimeout(check, timeout)] as const),
-    );
-    const checks = Object.fromEntries(results);
-    const ready = results.every(([, r]) => r === 'ok');
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
-  });
-
-  app.get('/metrics', async (req, reply) => {
-    // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
-    await cluster.refresh().catch((e: unknown) => req.log.warn({ err: { message: (e as Error).message?.slice(0, 200) } }, 'cluster metrics unavailable'));
-    return reply.type(registry.contentType).send(await registry.metrics());
-  });
-
-  const openapi = buildOpenApiDocument();
-  app.get('/openapi.json', async (_req, reply) => reply.send(openapi));
 
   return app;
-}
-
-function rateLimited(retryAfterSeconds: number): ApiError {
-  return new ApiError(429, 'rate_limited', `Too many requests; retry in ${retryAfterSeconds} s.`, undefined, { 'retry-after': String(retryAfterSeconds) });
 }
 
 async function withTimeout(check: () => Promise<unknown>, ms: number): Promise<string> {

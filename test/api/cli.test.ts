@@ -2,30 +2,17 @@
  * `meeting-agent api` as operators run it: a child process configured by the environment, serving
  * until SIGTERM, then exiting cleanly; a missing setting stops it with the configuration message.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { freeTcpPort } from '../../src/local/ports.js';
-import { startFakeStt } from './helpers.js';
+import { spawnApi as run, startFakeStt } from './helpers.js';
 
 const services = inject('services');
-
-function run(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api', '--host', '127.0.0.1'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exited, output: () => output };
-}
 
 describe('meeting-agent api', () => {
   it('serves until SIGTERM and exits 0', async () => {
     const stt = await startFakeStt();
     const port = await freeTcpPort();
-    const proc = run({ ...services, S3_BUCKET: 'api-cli-test', STT_BASE_URL: stt.url, API_PORT: String(port), API_SERVICE_KEYS: 'k1' });
+    const proc = run({ ...services, S3_BUCKET: 'api-cli-test', STT_BASE_URL: stt.url, API_PORT: String(port), API_SERVICE_KEYS: 'k1-0123456789abcdef0123456789abcdef' });
     try {
       let health: Response | undefined;
       for (let i = 0; i < 100 && !health; i++) {

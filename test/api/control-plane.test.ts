@@ -194,7 +194,7 @@ describe('who may do what', () => {
   it('limits each caller to its own request rate', async () => {
     const limited = await startTestApi(services, {
       sttBaseUrl: stt.url,
-      overrides: { rateLimits: { host: { capacity: 3, refillPerSecond: 0.01 }, failedAuth: { capacity: 2, refillPerSecond: 0.01 } } },
+      overrides: { rateLimits: { host: { max: 3, windowSeconds: 600 }, failedAuth: { max: 2, windowSeconds: 600 } } },
     });
     try {
       const room = uniqueRoom('busy');

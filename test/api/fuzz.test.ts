@@ -17,9 +17,9 @@ beforeAll(async () => {
     sttBaseUrl: stt.url,
     overrides: {
       rateLimits: {
-        service: { capacity: 10_000, refillPerSecond: 1_000 },
-        host: { capacity: 10_000, refillPerSecond: 1_000 },
-        failedAuth: { capacity: 10_000, refillPerSecond: 1_000 },
+        service: { max: 100_000, windowSeconds: 60 },
+        host: { max: 100_000, windowSeconds: 60 },
+        failedAuth: { max: 100_000, windowSeconds: 60 },
       },
     },
   });

@@ -3,6 +3,7 @@
  * speech-to-text that only needs to answer the probe, and mints the credentials tests present.
  */
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -117,6 +118,8 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
     readiness: { redis: () => redis.ping(), livekit: () => livekit.ping() },
     logger,
     stopGraceMs: 300,
+    // Every test API counts on its own (they all call from 127.0.0.1), unless a test shares one.
+    rateLimitNamespace: `test:${agentName}:rate-limit:`,
     ...options.overrides,
   });
   const url = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
@@ -214,4 +217,17 @@ export async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T)
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** `meeting-agent api` as operators run it: a child process configured by `env` alone (loopback). */
+export function spawnApi(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api', '--host', '127.0.0.1'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exited, output: () => output };
 }
