@@ -1,4 +1,5 @@
 /** transcript.md: the transcript for humans, one paragraph per turn with its time and turn id. */
+import { speakerLabel } from './cue-text.js';
 import { formatClock, type Transcript } from './transcript.js';
 
 const LABELS = {
@@ -34,10 +35,13 @@ export function labelsFor(language: string) {
 
 /**
  * Neutralises Markdown and HTML in spoken text: a transcript line must render as the words said,
- * never as a link, a heading or markup (speech-to-text output is untrusted).
+ * never as a link, a heading or markup (speech-to-text output is untrusted). The result is one
+ * line: a line break in a name or a sentence cannot end a paragraph or start a block.
  */
 export function escapeMarkdown(text: string): string {
   return text
+    .replace(/\s+/g, ' ')
+    .trim()
     .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -55,13 +59,13 @@ export function renderTranscriptMarkdown(transcript: Transcript): string {
   out.push(`- ${l.participants}${c}`);
   for (const p of transcript.participants) {
     const notes = [p.turns > 0 ? l.turns(p.turns) : l.silent, ...(p.optedOut ? [l.optedOut] : [])];
-    out.push(`  - ${escapeMarkdown(p.name || p.identity)} (${notes.join(', ')})`);
+    out.push(`  - ${escapeMarkdown(speakerLabel(p))} (${notes.join(', ')})`);
   }
   out.push('');
   if (!transcript.completeness.complete) out.push(`> ${l.incomplete(transcript.completeness.missingSegments)}`, '');
   if (transcript.turns.length === 0) out.push(l.noSpeech, '');
   for (const t of transcript.turns) {
-    out.push(`**${formatClock(t.startMs)} — ${escapeMarkdown(t.speaker.name || t.speaker.identity)}** (${t.id})`, '');
+    out.push(`**${formatClock(t.startMs)} — ${escapeMarkdown(speakerLabel(t.speaker))}** (${t.id})`, '');
     out.push(escapeMarkdown(t.text), '');
   }
   return out.join('\n');

@@ -1,21 +1,15 @@
-/** transcript.vtt: WebVTT with the speaker's name as a voice tag (`<v Alice Martin>`). */
-import { cuesOf, cueTime, singleLine } from './cue-text.js';
+/**
+ * transcript.vtt: WebVTT with the speaker's name as a voice span (`<v Alice Martin>…</v>`), which
+ * players expose for styling and screen readers. Escaping: see cue-text.ts.
+ */
+import { cuesOf, cueTime, vttText, vttVoiceName } from './cue-text.js';
 import type { Transcript } from './transcript.js';
-
-function escapeVtt(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-/** A voice annotation ends at '>' and may not contain a line break. */
-function voiceName(name: string): string {
-  return singleLine(escapeVtt(name)) || '?';
-}
 
 export function renderVtt(transcript: Transcript): string {
   const lines = ['WEBVTT', ''];
   for (const cue of cuesOf(transcript)) {
     lines.push(String(cue.index), `${cueTime(cue.startMs, '.')} --> ${cueTime(cue.endMs, '.')}`);
-    lines.push(`<v ${voiceName(cue.speaker)}>${escapeVtt(singleLine(cue.text))}</v>`, '');
+    lines.push(`<v ${vttVoiceName(cue.speaker)}>${vttText(cue.text)}</v>`, '');
   }
   return lines.join('\n');
 }

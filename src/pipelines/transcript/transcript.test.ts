@@ -48,7 +48,7 @@ describe('transcript', () => {
 
   it('renders WebVTT with voice tags and escapes what would break a cue', () => {
     const vtt = renderVtt(buildTranscript({ meetingId: 'm', language: 'fr', startedAt: null, endedAt: null, participants: [], segments: [seg('a', 0, 61_001, 62_500, 'a <b> & c --> d')] }));
-    expect(vtt).toBe('WEBVTT\n\n1\n00:01:01.001 --> 00:01:02.500\n<v A>a &lt;b&gt; &amp; c -&gt; d</v>\n');
+    expect(vtt).toBe('WEBVTT\n\n1\n00:01:01.001 --> 00:01:02.500\n<v A>a &lt;b&gt; &amp; c --&gt; d</v>\n');
     const full = renderVtt(transcript());
     expect(full).toContain('<v Alice Martin>Bonjour à tous');
     expect(full.match(/-->/g)).toHaveLength(meeting.utterances.length);
@@ -56,8 +56,28 @@ describe('transcript', () => {
 
   it('renders SRT with numbered cues, comma milliseconds and the speaker named', () => {
     const srt = renderSrt(transcript());
-    expect(srt.startsWith('1\n00:00:01,000 --> 00:00:09,698\n[Alice Martin] Bonjour à tous')).toBe(true);
+    // 152 characters take 8.942 s to read at 17 per second: the cue stays until then (the next starts at 10.898 s).
+    expect(srt.startsWith('1\n00:00:01,000 --> 00:00:09,942\n[Alice Martin] Bonjour à tous')).toBe(true);
     expect(srt.split('\n\n')).toHaveLength(meeting.utterances.length);
+  });
+
+  it('gives no cue less than 0.5 s: a zero-length or reversed utterance is merged with its speaker’s next one, or lengthened', () => {
+    const cues = (segments: TranscriptSegment[]) =>
+      renderSrt(buildTranscript({ meetingId: 'm', language: 'fr', startedAt: null, endedAt: null, participants: [], segments }))
+        .split('\n\n')
+        .map((b) => b.split('\n').slice(1, 3).join(' '));
+    // Zero-length then the same speaker 0.2 s later: one cue.
+    expect(cues([seg('a', 0, 5000, 5000, 'zéro'), seg('a', 1, 5200, 7000, 'durée et suite.')])).toEqual(['00:00:05,000 --> 00:00:07,000 [A] zéro durée et suite.']);
+    // Reversed, alone: taken between its two times, then lengthened to its reading time.
+    expect(cues([seg('a', 0, 22_000, 20_000, 'fin avant début'), seg('b', 0, 40_000, 41_000, 'Oui.')])).toEqual([
+      '00:00:20,000 --> 00:00:22,000 [A] fin avant début',
+      '00:00:40,000 --> 00:00:41,000 [B] Oui.',
+    ]);
+    // Faster than reading: lengthened only up to the next cue, but never under 0.5 s.
+    expect(cues([seg('a', 0, 1000, 1100, 'Une phrase bien trop longue pour cent millisecondes.'), seg('b', 0, 2000, 2200, 'Non.')])).toEqual([
+      '00:00:01,000 --> 00:00:02,000 [A] Une phrase bien trop longue pour cent millisecondes.',
+      '00:00:02,000 --> 00:00:02,500 [B] Non.',
+    ]);
   });
 
   it('renders readable Markdown where spoken text cannot become markup', () => {
