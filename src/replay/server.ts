@@ -21,6 +21,7 @@ import { Recorder, type Upstream } from './recorder.js';
 import { checkEntryFingerprint, DEFAULT_MATCH_OPTIONS, type MatchOptions } from './transcription-match.js';
 import { analyseUpload, answerTranscription, type Reply } from './transcription-replay.js';
 import { parseTranscriptionRequest } from './transcription-request.js';
+import { scriptedChatReply, scriptedTranscriptionReply, type RouteScript, type ScriptedCall } from './scripted.js';
 
 export type ReplayMode = 'replay' | 'record';
 
@@ -47,6 +48,8 @@ export interface ReplayServerOptions {
   /** 0 (default) picks a free port. */
   port?: number;
   match?: Partial<MatchOptions>;
+  /** Answers in order per route, whatever the request (scripted.ts); takes precedence over cassettes there. */
+  scripts?: Partial<Record<RouteName, RouteScript>>;
   /** An upload none of whose 20 ms frames reaches this level (dBFS) counts as silence. */
   silenceFloorDb?: number;
   /** Refuse requests without a Bearer token with 401, as the real service does. Default: true for mistral. */
@@ -93,6 +96,8 @@ export interface ReplayServer {
   clearFaults(): void;
   faults(): FaultView[];
   stats(): ReplayStats;
+  /** The calls a scripted route answered, in order (metadata only). */
+  scriptedCalls(route: RouteName): readonly ScriptedCall[];
 }
 
 /** Answer status for "no cassette entry matches": outside the range any client retries. */
@@ -136,6 +141,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
   const injector = new FaultInjector();
   if (options.faults) injector.add(options.faults);
 
+  const scripted = new Map<RouteName, ScriptedCall[]>();
   const unmatched: UnmatchedRequest[] = [];
   const counters = { calls: {}, matched: {}, silence: {}, unmatched: {}, faults: {}, dropped: {} } as Omit<ReplayStats, 'recorded'>;
   const bump = (k: keyof typeof counters, route: string) => {
@@ -185,6 +191,22 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     const auth = req.headers.authorization;
     if (requireAuth && !/^Bearer\s+\S+/i.test(auth ?? '')) {
       throw new HttpError(401, 'Unauthorized: missing Bearer token', 'authentication_error');
+    }
+
+    const script = options.scripts?.[route];
+    if (script) {
+      const calls = scripted.get(route) ?? [];
+      scripted.set(route, calls);
+      const index = calls.length;
+      if (script.kind === 'chat') {
+        const { key, raw } = parseChatRequest(req.headers['content-type'], body);
+        const maxTokens = (JSON.parse(raw.toString('utf8')) as { max_tokens?: unknown }).max_tokens;
+        calls.push({ index, maxTokens: typeof maxTokens === 'number' ? maxTokens : null, digest: key.digest });
+        return reply(res, route, scriptedChatReply(script.answers, index, key.model), 'scripted');
+      }
+      await parseTranscriptionRequest(provider, req.headers['content-type'], body);
+      calls.push({ index, maxTokens: null, digest: null });
+      return reply(res, route, scriptedTranscriptionReply(script.script, index), 'scripted');
     }
 
     if (route === 'mistral.chat') {
@@ -317,6 +339,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     clearFaults: () => injector.clear(),
     faults: () => injector.list(),
     stats,
+    scriptedCalls: (route) => scripted.get(route) ?? [],
   };
 }
 
