@@ -127,6 +127,8 @@ export async function transcribeRecording(
   const pieces: RecordingPiece[] = [];
   const raw: { startMs: number; endMs: number; text: string; speaker: string | null; confidence: number | null; filtered: TranscriptSegment['filtered']; provider: string; model: string }[] = [];
   let pos = 0;
+  // What the hallucination filter dropped in pieces left with no line, counted on the next line.
+  let uncounted: TranscriptSegment['filtered'] = [];
   for (;;) {
     const window = await decodeToPcm(file, { sampleRate: 16_000, channels: 1, startMs: pos, durationMs: opts.maxPieceMs });
     const windowMs = Math.floor((window.samples.length / 16_000) * 1000);
@@ -135,6 +137,8 @@ export async function transcribeRecording(
     const cutMs = last ? windowMs : quietCutMs(window);
     const piece = last ? window : slice(window, cutMs);
     const result = await opts.stt.transcribe({ audio: piece, language: opts.language, diarize: true });
+    const pieceFiltered = [...uncounted, ...result.filtered];
+    uncounted = result.segments.length === 0 ? pieceFiltered : [];
     result.segments.forEach((s, i) => {
       raw.push({
         startMs: pos + s.startMs,
@@ -143,7 +147,7 @@ export async function transcribeRecording(
         speaker: s.speaker ?? null,
         confidence: result.confidence,
         // What the hallucination filter dropped in this piece is counted once, on its first line.
-        filtered: i === 0 ? result.filtered : [],
+        filtered: i === 0 ? pieceFiltered : [],
         provider: result.provider,
         model: result.model,
       });
@@ -153,6 +157,11 @@ export async function transcribeRecording(
     opts.onProgress?.(pos, pieces.length);
     if (last) break;
   }
+
+  // Counts of trailing pieces with no line go on the last line, or on an empty one when nothing was kept.
+  const lastRow = raw.at(-1);
+  if (uncounted.length > 0 && lastRow) lastRow.filtered = [...lastRow.filtered, ...uncounted];
+  else if (uncounted.length > 0) raw.push({ startMs: 0, endMs: 0, text: '', speaker: null, confidence: null, filtered: uncounted, provider: opts.stt.provider, model: opts.stt.model });
 
   const en = opts.language === 'en';
   const diarized = raw.some((r) => r.speaker !== null);

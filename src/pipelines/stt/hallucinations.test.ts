@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compressionRatioOf, confidenceOf, filterHallucinations, isNonSpeechMarker, longestLoop, normaliseForMatch, PhraseList } from './hallucinations.js';
+import { readFileSync } from 'node:fs';
+import { compressionRatioOf, confidenceOf, filterHallucinations, isNonSpeechMarker, longestLoop, normaliseForMatch, PHRASE_FILES, PhraseList } from './hallucinations.js';
+import { parseOpenAiTranscription } from './openai-compatible.js';
 import type { RecognisedSegment } from './types.js';
 
 const seg = (text: string, extra: Partial<RecognisedSegment> = {}): RecognisedSegment => ({
@@ -46,8 +48,8 @@ describe('isNonSpeechMarker', () => {
 describe('longestLoop', () => {
   it('finds the n-gram repeated back to back', () => {
     const words = 'on va faire on va faire on va faire on va faire ok'.split(' ');
-    expect(longestLoop(words)).toEqual({ n: 3, repeats: 4, coveredWords: 12 });
-    expect(longestLoop(['a', 'b', 'c'])).toEqual({ n: 0, repeats: 0, coveredWords: 0 });
+    expect(longestLoop(words)).toEqual({ n: 3, start: 0, repeats: 4, coveredWords: 12 });
+    expect(longestLoop(['a', 'b', 'c'])).toEqual({ n: 0, start: 0, repeats: 0, coveredWords: 0 });
   });
 });
 
@@ -93,7 +95,7 @@ describe('filterHallucinations', () => {
     expect(filtered).toEqual([{ reason: 'no_speech', count: 2 }]);
   });
 
-  it('drops loops: high compression ratio, a repeated n-gram, or the same segment over and over', () => {
+  it('cuts loops to their first occurrence: a repeated n-gram in a segment, the same segment over and over', () => {
     const loop = 'Je vais vous montrer. '.repeat(12).trim();
     expect(compressionRatioOf(loop)).toBeGreaterThan(2.4);
     const { kept, filtered } = filterHallucinations([
@@ -105,9 +107,68 @@ describe('filterHallucinations', () => {
       seg('D’accord.'),
       seg('Non non non, pas comme ça.'),
     ]);
-    // A repetition said twice is kept; the third and later identical segments are not.
-    expect(kept.map((s) => s.text)).toEqual(['D’accord.', 'D’accord.', 'Non non non, pas comme ça.']);
-    expect(filtered).toEqual([{ reason: 'repetition', count: 4 }]);
+    expect(kept.map((s) => s.text)).toEqual(['Je vais vous montrer.', 'Oui oui, on valide.', 'D’accord.', 'Non non non, pas comme ça.']);
+    // Two segments cut, three identical ones dropped.
+    expect(filtered).toEqual([{ reason: 'repetition', count: 5 }]);
+  });
+
+  it('keeps a phrase said twice, and what is said after a loop', () => {
+    expect(filterHallucinations([seg('D’accord.'), seg('D’accord.'), seg('On continue.')]).filtered).toEqual([]);
+    const { kept } = filterHallucinations([seg(`Bonjour à tous. ${'Merci. '.repeat(9)}On commence par le budget.`)]);
+    expect(kept.map((s) => s.text)).toEqual(['Bonjour à tous. Merci. On commence par le budget.']);
+  });
+
+  it('cuts two or three phrases said in turn, inside one segment or across segments', () => {
+    const two = 'On passe au point suivant. Très bien, merci. '.repeat(10).trim();
+    expect(filterHallucinations([seg(`Bonjour. ${two}`)]).kept.map((s) => s.text)).toEqual(['Bonjour. On passe au point suivant. Très bien, merci.']);
+    const three = ['Alors.', 'On regarde.', 'Voilà.'];
+    const segments = [seg('Premier point, le budget.'), ...Array.from({ length: 15 }, (_, i) => seg(three[i % 3] as string)), seg('Deuxième point.')];
+    const { kept, filtered } = filterHallucinations(segments);
+    expect(kept.map((s) => s.text)).toEqual(['Premier point, le budget.', 'Alors.', 'On regarde.', 'Voilà.', 'Deuxième point.']);
+    expect(filtered).toEqual([{ reason: 'repetition', count: 12 }]);
+  });
+
+  it('field case alternating-loop: after one real sentence, two sentences alternate over 60 segments', () => {
+    const { response } = JSON.parse(readFileSync('fixtures/field-cases/alternating-loop/stt-C.json', 'utf8')) as { response: string };
+    const { segments } = parseOpenAiTranscription(JSON.stringify(response));
+    const { kept, filtered } = filterHallucinations(segments ?? []);
+    const texts = kept.map((s) => s.text);
+    expect(texts[0]).toBe('Bonjour à tous, on commence la réunion de suivi.');
+    for (const sentence of ['On passe au point suivant.', 'Très bien, merci.']) expect(texts.filter((t) => t === sentence).length).toBeLessThanOrEqual(2);
+    expect(filtered).toEqual([{ reason: 'repetition', count: 58 }]);
+  });
+
+  it('cuts a known credit appended to real speech, or leading it, and counts it', () => {
+    const { kept, filtered } = filterHallucinations([
+      seg("D'accord, on valide le budget. Sous-titres réalisés par la communauté d'Amara.org"),
+      seg('Subtitles by the Amara.org community. So, the budget is approved. Thanks for watching!'),
+    ]);
+    expect(kept.map((s) => s.text)).toEqual(["D'accord, on valide le budget.", 'So, the budget is approved.']);
+    expect(filtered).toEqual([{ reason: 'hallucination', count: 2 }]);
+  });
+
+  it('never cuts short phrases people end sentences with ("you", "merci", "abonnez-vous")', () => {
+    const texts = ['I will see you', 'On valide, merci', 'Pour la lettre, abonnez-vous', 'Thank you'];
+    const { kept, filtered } = filterHallucinations(texts.map((t) => seg(t)));
+    expect(kept.map((s) => s.text)).toEqual(texts);
+    expect(filtered).toEqual([]);
+  });
+
+  it('field case credit-appended: the credit is cut from the sentence and dropped alone, both counted', () => {
+    const { response } = JSON.parse(readFileSync('fixtures/field-cases/credit-appended/stt-appended.json', 'utf8')) as { response: string };
+    const { segments } = parseOpenAiTranscription(JSON.stringify(response));
+    const { kept, filtered } = filterHallucinations(segments ?? []);
+    expect(kept.map((s) => s.text)).toEqual(["D'accord, on valide le budget du pilote pour le premier trimestre, et Bruno prépare le planning détaillé."]);
+    expect(filtered).toEqual([{ reason: 'hallucination', count: 2 }]);
+  });
+
+  it('keeps its phrase lists as one data file per language, each naming its sources', () => {
+    expect(Object.keys(PHRASE_FILES).sort()).toEqual(['en', 'fr']);
+    for (const [lang, file] of Object.entries(PHRASE_FILES)) {
+      expect(file.language).toBe(lang);
+      expect(file.sources.length).toBeGreaterThan(0);
+      expect(file.always.length).toBeGreaterThan(0);
+    }
   });
 
   it('uses the provider’s compression ratio when it gives one', () => {
