@@ -19,7 +19,7 @@ describe('scripted answers (field-case answer lists)', () => {
     servers.push(s);
     const first = await ask(s.url, 1000);
     expect(first.choices[0]?.finishReason).toBe('length');
-    expect(String(first.choices[0]?.message.content)).toMatch(/^\{"title":"Point projet visioconférence","summary":"Le comité fait le point sur l'installation/);
+    expect(String(first.choices[0]?.message?.content)).toMatch(/^\{"title":"Point projet visioconférence","summary":"Le comité fait le point sur l'installation/);
     const second = await ask(s.url, 4000);
     expect(second.choices[0]?.finishReason).toBe('length');
     expect(s.scriptedCalls('mistral.chat').map((c) => c.maxTokens)).toEqual([1000, 4000]);
@@ -34,7 +34,7 @@ describe('scripted answers (field-case answer lists)', () => {
     await ask(s.url);
     const plain = await ask(s.url);
     const expected = (JSON.parse(readFileSync(path, 'utf8')) as { answers: { content: unknown }[] }).answers[1]?.content;
-    expect(JSON.parse(String(plain.choices[0]?.message.content))).toEqual(expected);
+    expect(JSON.parse(String(plain.choices[0]?.message?.content))).toEqual(expected);
 
     const failing = await startReplayServer({ provider: 'mistral', scripts: { 'mistral.chat': { kind: 'chat', answers: [{ status: 429, headers: { 'retry-after': '4' }, body: { message: 'rate limited' } }] } } });
     servers.push(failing);

@@ -11,7 +11,7 @@ import { readableMs } from '../../src/pipelines/transcript/cue-text.js';
 import { renderTranscriptMarkdown } from '../../src/pipelines/transcript/render-markdown.js';
 import { renderSrt } from '../../src/pipelines/transcript/render-srt.js';
 import { renderVtt } from '../../src/pipelines/transcript/render-vtt.js';
-import { segmentId, type TranscriptSegment } from '../../src/pipelines/transcript/segment.js';
+import { segmentId, type TranscriptSegment } from '../../src/meeting/segment.js';
 import { buildTranscript, formatClock, type Transcript } from '../../src/pipelines/transcript/transcript.js';
 import { parseOpenAiTranscription } from '../../src/pipelines/stt/openai-compatible.js';
 import { assemble } from '../../src/pipelines/stt/service.js';
