@@ -89,7 +89,7 @@ const config = loadConfig('worker');
 const logger = createLogger('agent', 'warn');
 const vad = await speechModel();
 const redis = createRedisConnection(config.REDIS_URL);
-const store = new MeetingStore(redis);
+const store = new MeetingStore(redis, { retentionDays: config.RETENTION_DAYS });
 const queues = new MeetingQueues(redis);
 const s3 = createS3Client(config);
 // One speech-to-text client per process, as in a job process: STT_CONCURRENCY is per process.
@@ -145,7 +145,7 @@ async function join(): Promise<void> {
       clockZero,
       vad,
       processor,
-      sequences: new SequenceCounter(redis, r.meetingId),
+      sequences: new SequenceCounter(redis, r.meetingId, store.ttlSeconds),
       store,
       queues,
       maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,

@@ -60,7 +60,7 @@ const mistral = await startReplayServer({ provider: 'mistral', cassettes: ['fixt
 const connection = createRedisConnection(redis.url);
 const s3 = createS3Client({ S3_ENDPOINT: minio.endpoint, S3_REGION: minio.region, S3_ACCESS_KEY_ID: minio.accessKeyId, S3_SECRET_ACCESS_KEY: minio.secretAccessKey });
 await ensureBucket(s3, 'bench');
-const store = new MeetingStore(connection);
+const store = new MeetingStore(connection, { retentionDays: 30 });
 const queues = new MeetingQueues(connection);
 const intervals: [number, number][] = [];
 const sdkChat = createMistralChat({ apiKey: 'bench', model: MODEL, serverURL: mistral.url });
@@ -84,7 +84,6 @@ const pipeline = startPipelineWorkers({
   minutes: { chat, model: MODEL, tokenBudget: LONG_MEETING_BUDGET, estimator: new TokenEstimator() },
   mailer,
   sent: new SentMarkers(connection, 3600),
-  retentionDays: 30,
 });
 
 const rows: string[] = [];

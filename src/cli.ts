@@ -10,7 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   pipeline: { summary: 'run the queue workers: deferred speech-to-text, minutes, storage, email', load: () => import('./pipelines/main.js') },
   api: { summary: 'serve the HTTP control plane (start/stop transcription, webhooks, metrics)', load: () => import('./api/main.js') },
   transcribe: { summary: 'transcribe a recording file: meeting-agent transcribe <file> [--language fr] [--out DIR] [--email a@b]', load: () => import('./cli/transcribe.js') },
-  delete: { summary: 'erase every artefact of a meeting: meeting-agent delete <meetingId>', load: () => import('./cli/delete.js') },
+  delete: { summary: 'erase every copy of a finished meeting: meeting-agent delete <meetingId> [--force]', load: () => import('./cli/delete.js') },
 };
 
 function usage(): string {

@@ -36,7 +36,7 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
 
   const redis = createRedisConnection(config.REDIS_URL);
   const subscriber = createRedisConnection(config.REDIS_URL);
-  const store = new MeetingStore(redis);
+  const store = new MeetingStore(redis, { retentionDays: config.RETENTION_DAYS });
   const queues = new MeetingQueues(redis);
   let stopWatch: (() => Promise<void>) | undefined;
   const cleanup = async () => {
@@ -131,7 +131,7 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     clockZero,
     vad: d.vad,
     processor,
-    sequences: new SequenceCounter(d.redis, meetingId),
+    sequences: new SequenceCounter(d.redis, meetingId, d.store.ttlSeconds),
     store: d.store,
     queues: d.queues,
     maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,

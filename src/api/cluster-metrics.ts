@@ -5,12 +5,12 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { MeetingStore } from '../meeting/meeting-store.js';
+import { roomKeys } from '../meeting/redis-keys.js';
 import { queueDepth, transcriptionsActive } from '../metrics.js';
 import { QUEUE } from '../pipelines/queues/queue-names.js';
 import { stateOf } from './transcriptions.js';
 
-// The meeting store's room claims (src/meeting/meeting-store.ts: `meeting-agent:room:<room>`).
-const ROOM_CLAIMS = 'meeting-agent:room:*';
+const ROOM_CLAIMS = roomKeys.claimPattern;
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children'] as const;
 
 export class ClusterMetrics {

@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
 
   // Not a worker connection: an API request should fail after a few retries, not wait forever.
   const redis = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: 3 });
-  const store = new MeetingStore(redis);
+  const store = new MeetingStore(redis, { retentionDays: config.RETENTION_DAYS });
   const queues = new MeetingQueues(redis);
   const emailQueue = new Queue(QUEUE.email, { connection: redis });
   const s3 = createS3Client(config);

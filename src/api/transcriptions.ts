@@ -5,9 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { clearStop, requestStop } from '../meeting/stop-signal.js';
+import { requestStop } from '../meeting/stop-signal.js';
 import type { Logger } from '../logging.js';
 import type { MeetingInfo, MeetingStore } from '../meeting/meeting-store.js';
+import { meetingKeys, roomKeys } from '../meeting/redis-keys.js';
 import { transcriptionStarts, transcriptionStops } from '../metrics.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import type { MeetingArtifacts } from './artifacts.js';
@@ -17,14 +18,8 @@ import type { LiveKitControl } from './livekit-control.js';
 import type { MeetingView, RoomTranscription, StartTranscriptionBody, TranscriptionState } from './schemas.js';
 import type { CachedSttProbe } from './stt-probe.js';
 
-// The API's own bookkeeping, beside the meeting store's keys.
-const KEY_TTL_SECONDS = 7 * 24 * 3600;
-const apiKeys = {
-  /** Hash: dispatchId of the meeting's agent. */
-  meeting: (meetingId: string) => `meeting-agent:api:meeting:${meetingId}`,
-  /** The last meeting started in a room, so its state stays readable once the agent has let go (same room instance only). */
-  lastMeeting: (room: string) => `meeting-agent:api:last-meeting:${room}`,
-};
+// The API's own bookkeeping, beside the meeting store's keys (spelled, and erased, in src/meeting/redis-keys.ts).
+const apiKeys = { meeting: meetingKeys.api, lastMeeting: roomKeys.lastMeeting };
 
 export interface TranscriptionsDeps {
   redis: Redis;
@@ -141,7 +136,7 @@ export class Transcriptions {
       return { created: false, view: roomView(room, await this.d.store.get(held)) };
     }
     await this.d.redis
-      .set(apiKeys.lastMeeting(room), meetingId, 'EX', KEY_TTL_SECONDS);
+      .set(apiKeys.lastMeeting(room), meetingId, 'EX', this.d.store.ttlSeconds);
 
     try {
       const dispatchId = await this.d.livekit.dispatch(room, {
@@ -150,7 +145,7 @@ export class Transcriptions {
         requester,
         glossary: info.glossary,
       });
-      await this.d.redis.multi().hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId).expire(apiKeys.meeting(meetingId), KEY_TTL_SECONDS).exec();
+      await this.d.redis.multi().hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId).expire(apiKeys.meeting(meetingId), this.d.store.ttlSeconds).exec();
       this.d.logger.info({ meetingId, dispatchId, caller: caller.kind }, 'agent dispatched');
     } catch (e) {
       this.d.logger.error({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'dispatch failed');
@@ -220,32 +215,23 @@ export class Transcriptions {
   }
 
   /**
-   * Right to erasure: S3 folder, meeting store, the jobs that carry its transcript or addresses
-   * (src/pipelines/erase-meeting.ts), and the API's and the agent's keys. A meeting still running or being finalised is refused (its writers would recreate
-   * what was erased); a meeting the store no longer knows is erased from S3 if anything is there.
+   * Right to erasure: S3 folder, every Redis key of the meeting, the jobs that carry its transcript
+   * or addresses (src/pipelines/erase-meeting.ts). A meeting still running or being finalised is
+   * refused (its writers would recreate what was erased). 404 only when nothing at all was found:
+   * a meeting whose state expired still has its leftovers erased, and that answers 204.
    */
-  async erase(meetingId: string, info: MeetingInfo | null): Promise<{ objects: number }> {
+  async erase(meetingId: string, info: MeetingInfo | null): Promise<{ objects: number; redisKeys: number }> {
     if (info && (isLive(info) || stateOf(info) === 'finalising')) {
       throw new ApiError(409, 'meeting_in_progress', 'The meeting is still being transcribed or finalised; stop it and erase it once it is done or failed.');
     }
-    const { objects, activeJobs } = await this.d.artifacts.erase(meetingId);
-    await clearStop(this.d.redis, meetingId);
-    // The agent's per-speaker sequence counters (src/agent/README.md, "Redis keys owned here").
-    await this.d.redis.del(apiKeys.meeting(meetingId), `meeting-agent:meeting:${meetingId}:sequences`);
-    if (info?.room) {
-      await this.d.redis.eval(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-        1,
-        apiKeys.lastMeeting(info.room),
-        meetingId,
-      );
-    }
-    if (!info && objects === 0) throw new ApiError(404, 'meeting_not_found', 'No meeting with this id.');
-    this.d.logger.info({ meetingId, objects, activeJobs }, 'meeting erased');
+    // Every key of the meeting (the agent's, the API's, the mailer's) goes with it: src/meeting/redis-keys.ts.
+    const { objects, redisKeys, jobs, activeJobs } = await this.d.artifacts.erase(meetingId);
+    if (objects === 0 && redisKeys === 0 && jobs === 0) throw new ApiError(404, 'meeting_not_found', 'No meeting with this id.');
+    this.d.logger.info({ meetingId, objects, redisKeys, jobs, activeJobs }, 'meeting erased');
     if (activeJobs > 0) {
       throw new ApiError(409, 'erasure_incomplete', `Everything else was erased, but ${activeJobs} job(s) of this meeting are running now; call DELETE again once they have ended.`);
     }
-    return { objects };
+    return { objects, redisKeys };
   }
 
   /** Runs the pending agent removals now (shutdown: the process will not be there to run them). */

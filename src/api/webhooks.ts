@@ -7,12 +7,13 @@
 import type { Redis } from 'ioredis';
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import type { Logger } from '../logging.js';
+import { webhookSeenKey } from '../meeting/redis-keys.js';
 import { webhooksReceived } from '../metrics.js';
 import { ApiError } from './errors.js';
 import { isAgent } from './livekit-control.js';
 import type { Transcriptions } from './transcriptions.js';
 
-const seenKey = (eventId: string) => `meeting-agent:api:webhook-seen:${eventId}`;
+const seenKey = webhookSeenKey;
 
 export interface WebhookOptions {
   /** Older events are refused as replays (LiveKit delivers within seconds; it retries for a while). */

@@ -228,7 +228,7 @@ export async function runTranscribe(args: TranscribeArgs, config: Config, overri
   const meetingId = args.meetingId ?? `rec-${now.toISOString().slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(3).toString('hex')}`;
   const outDir = resolve(args.out ?? meetingId);
   const connection = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: 3 });
-  const store = new MeetingStore(connection);
+  const store = new MeetingStore(connection, { retentionDays: config.RETENTION_DAYS });
   const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
   try {
     await store.create({ meetingId, room: null, language, requester: null, glossary: [], extraRecipients: args.email, status: 'active' });
@@ -277,7 +277,7 @@ export async function runTranscribe(args: TranscribeArgs, config: Config, overri
       emailed.push(r.address);
     }
     await store.update(meetingId, (m) => ({ ...m, status: 'done' }));
-    await store.expireAfter(meetingId, config.RETENTION_DAYS * 86_400);
+    await store.expireAll(meetingId);
 
     say(`Meeting ${meetingId}: ${Math.round(rec.durationMs / 1000)} s of audio in ${rec.pieces.length} piece(s), ${transcript.turns.length} turn(s), ${rec.participants.length} speaker(s).`);
     say(`Minutes: ${minutes.kind === 'minutes' ? `${minutes.decisions.length} decision(s), ${minutes.actionItems.length} action item(s)` : 'too little speech, short note only'}.`);

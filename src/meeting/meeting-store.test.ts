@@ -5,7 +5,7 @@ import { segmentId, type TranscriptSegment } from './segment.js';
 import { MeetingStore } from './meeting-store.js';
 
 const redis = createRedisConnection(inject('services').REDIS_URL);
-const store = new MeetingStore(redis);
+const store = new MeetingStore(redis, { retentionDays: 30 });
 afterAll(() => redis.disconnect());
 
 function segment(meetingId: string, identity: string, sequence: number, startMs: number, text: string): TranscriptSegment {
@@ -44,7 +44,7 @@ describe('MeetingStore (real Redis)', () => {
     await store.create({ meetingId: first, room, language: 'fr', requester: null, glossary: [] });
     await store.upsertParticipant(first, { identity: 'alice', name: 'Alice', email: 'alice@mairie.fr', optedOut: false });
     await store.addSegment(segment(first, 'alice', 0, 0, 'bonjour'));
-    expect(await store.erase(first)).toBe(3);
+    expect(await store.erase(first)).toBe(4); // info, participants, segments and the room claim
     expect(await store.get(first)).toBeNull();
     expect(await store.segments(first)).toEqual([]);
     expect(await store.currentMeetingOfRoom(room)).toBeNull();

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ParticipantRefSchema, TranscriptSegmentSchema, type TranscriptSegment } from './segment.js';
 import { EndReasonSchema, MeetingEventSchema, type EndReason, type MeetingEvent } from './meeting-events.js';
+import { eraseMeetingKeys, expireMeetingKeys, meetingKeys as keys, releaseRoomKey, retentionSeconds, roomKeys } from './redis-keys.js';
 
 export const MeetingStatusSchema = z.enum(['starting', 'active', 'finalising', 'done', 'failed']);
 export type MeetingStatus = z.infer<typeof MeetingStatusSchema>;
@@ -50,25 +51,32 @@ export const MeetingParticipantSchema = ParticipantRefSchema.extend({
 });
 export type MeetingParticipant = z.infer<typeof MeetingParticipantSchema>;
 
-const PREFIX = 'meeting-agent';
-const keys = {
-  info: (id: string) => `${PREFIX}:meeting:${id}`,
-  participants: (id: string) => `${PREFIX}:meeting:${id}:participants`,
-  segments: (id: string) => `${PREFIX}:meeting:${id}:segments`,
-  events: (id: string) => `${PREFIX}:meeting:${id}:events`,
-  /** Per-participant utterance counters, written by the agent (src/agent/sequence-counter.ts). */
-  sequences: (id: string) => `${PREFIX}:meeting:${id}:sequences`,
-  room: (room: string) => `${PREFIX}:room:${room}`,
-};
-
-/** Every key that holds something about one meeting (for retention and erasure). */
-const meetingKeys = (id: string) => [keys.info(id), keys.participants(id), keys.segments(id), keys.events(id), keys.sequences(id)];
+/**
+ * True while someone may still write the meeting's state: the agent (starting, active) or the
+ * finaliser (ended, not yet done or failed). Erasing it then would let them recreate it.
+ */
+export function inProgress(info: Pick<MeetingInfo, 'status'>): boolean {
+  return info.status !== 'done' && info.status !== 'failed';
+}
 
 export type NewMeeting = Pick<MeetingInfo, 'meetingId' | 'room' | 'language' | 'requester' | 'glossary'> &
   Partial<Pick<MeetingInfo, 'extraRecipients' | 'status' | 'roomSid'>>;
 
+export interface MeetingStoreOptions {
+  /** RETENTION_DAYS: every key this store writes expires at most this long after its last write. */
+  retentionDays: number;
+}
+
 export class MeetingStore {
-  constructor(private readonly redis: Redis) {}
+  /** TTL, in seconds, set on every write (src/meeting/redis-keys.ts, "TTL policy"). */
+  readonly ttlSeconds: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: MeetingStoreOptions,
+  ) {
+    this.ttlSeconds = retentionSeconds(options.retentionDays);
+  }
 
   /** Creates the meeting unless it exists; returns what is stored either way. */
   async create(meeting: NewMeeting): Promise<MeetingInfo> {
@@ -83,7 +91,7 @@ export class MeetingStore {
       segmentCounts: null,
       failure: null,
     });
-    await this.redis.set(keys.info(info.meetingId), JSON.stringify(info), 'NX');
+    await this.redis.set(keys.info(info.meetingId), JSON.stringify(info), 'EX', this.ttlSeconds, 'NX');
     const stored = await this.get(info.meetingId);
     if (!stored) throw new Error(`meeting ${info.meetingId} could not be stored`);
     return stored;
@@ -105,7 +113,7 @@ export class MeetingStore {
         throw new Error(`unknown meeting ${meetingId}`);
       }
       const next = MeetingInfoSchema.parse(change(MeetingInfoSchema.parse(JSON.parse(raw))));
-      const result = await this.redis.multi().set(key, JSON.stringify(next)).exec();
+      const result = await this.redis.multi().set(key, JSON.stringify(next), 'EX', this.ttlSeconds).exec();
       if (result !== null) return next;
     }
     throw new Error(`meeting ${meetingId} is being updated by too many writers`);
@@ -126,7 +134,8 @@ export class MeetingStore {
   }
 
   async upsertParticipant(meetingId: string, participant: MeetingParticipant): Promise<void> {
-    await this.redis.hset(keys.participants(meetingId), participant.identity, JSON.stringify(MeetingParticipantSchema.parse(participant)));
+    const key = keys.participants(meetingId);
+    await this.redis.multi().hset(key, participant.identity, JSON.stringify(MeetingParticipantSchema.parse(participant))).expire(key, this.ttlSeconds).exec();
   }
 
   async participants(meetingId: string): Promise<MeetingParticipant[]> {
@@ -137,7 +146,11 @@ export class MeetingStore {
   /** Stores a segment once; returns false when that segment id was already stored. */
   async addSegment(segment: TranscriptSegment): Promise<boolean> {
     const valid = TranscriptSegmentSchema.parse(segment);
-    return (await this.redis.hsetnx(keys.segments(valid.meetingId), valid.segmentId, JSON.stringify(valid))) === 1;
+    const key = keys.segments(valid.meetingId);
+    const replies = await this.redis.multi().hsetnx(key, valid.segmentId, JSON.stringify(valid)).expire(key, this.ttlSeconds).exec();
+    const [err, added] = replies?.[0] ?? [new Error('the segment write was discarded'), 0];
+    if (err) throw err;
+    return added === 1;
   }
 
   /** All segments, in meeting-time order (ties: by participant, then sequence). */
@@ -147,7 +160,8 @@ export class MeetingStore {
   }
 
   async addEvent(meetingId: string, event: MeetingEvent): Promise<void> {
-    await this.redis.rpush(keys.events(meetingId), JSON.stringify(MeetingEventSchema.parse(event)));
+    const key = keys.events(meetingId);
+    await this.redis.multi().rpush(key, JSON.stringify(MeetingEventSchema.parse(event))).expire(key, this.ttlSeconds).exec();
   }
 
   async events(meetingId: string): Promise<MeetingEvent[]> {
@@ -156,38 +170,34 @@ export class MeetingStore {
 
   /** The meeting currently transcribed in a room, if any. */
   async currentMeetingOfRoom(room: string): Promise<string | null> {
-    return this.redis.get(keys.room(room));
+    return this.redis.get(roomKeys.claim(room));
   }
 
   /** Claims a room for a meeting; returns the meeting id that holds it (the existing one if taken). */
   async claimRoom(room: string, meetingId: string): Promise<string> {
-    const ok = await this.redis.set(keys.room(room), meetingId, 'NX');
-    return ok === 'OK' ? meetingId : ((await this.redis.get(keys.room(room))) ?? meetingId);
+    const ok = await this.redis.set(roomKeys.claim(room), meetingId, 'EX', this.ttlSeconds, 'NX');
+    return ok === 'OK' ? meetingId : ((await this.redis.get(roomKeys.claim(room))) ?? meetingId);
   }
 
   /** Frees a room, only if it is still held by that meeting. */
   async releaseRoom(room: string, meetingId: string): Promise<void> {
-    await this.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-      1,
-      keys.room(room),
-      meetingId,
-    );
+    await releaseRoomKey(this.redis, roomKeys.claim(room), meetingId);
   }
 
-  /** Keeps the meeting's state for as long as its artefacts (retention). */
-  async expireAfter(meetingId: string, seconds: number): Promise<void> {
-    const m = this.redis.multi();
-    for (const key of meetingKeys(meetingId)) {
-      m.expire(key, seconds);
-    }
-    await m.exec();
+  /**
+   * Keeps every key of the meeting (this store's, the agent's, the mailer's, the API's) for as long
+   * as its artefacts, from now: called once the meeting is done or has failed for good.
+   */
+  async expireAll(meetingId: string): Promise<void> {
+    await expireMeetingKeys(this.redis, meetingId, this.ttlSeconds);
   }
 
-  /** Right to erasure: removes everything this store holds about a meeting. Returns the keys removed. */
+  /**
+   * Right to erasure: removes every Redis key of the meeting (src/meeting/redis-keys.ts), whoever
+   * wrote it, and the room keys still pointing at it. Returns the number of keys removed.
+   */
   async erase(meetingId: string): Promise<number> {
     const info = await this.get(meetingId);
-    if (info?.room) await this.releaseRoom(info.room, meetingId);
-    return this.redis.del(...meetingKeys(meetingId));
+    return eraseMeetingKeys(this.redis, meetingId, info?.room ?? null);
   }
 }

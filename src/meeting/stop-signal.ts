@@ -5,13 +5,13 @@
  * (RoomServiceClient.removeParticipant) is the other way, and is treated as a host stop too.
  */
 import type { Redis } from 'ioredis';
+import { meetingKeys, STOP_REQUEST_SECONDS, stopChannel } from './redis-keys.js';
 
-export const stopChannel = (meetingId: string) => `meeting-agent:stop:${meetingId}`;
-const stopKey = (meetingId: string) => `meeting-agent:stop-requested:${meetingId}`;
+const stopKey = meetingKeys.stopRequested;
 
 /** Asks the agent of a meeting to stop (API side). The request is kept for a day. */
 export async function requestStop(redis: Redis, meetingId: string): Promise<void> {
-  await redis.set(stopKey(meetingId), new Date().toISOString(), 'EX', 24 * 3600);
+  await redis.set(stopKey(meetingId), new Date().toISOString(), 'EX', STOP_REQUEST_SECONDS);
   await redis.publish(stopChannel(meetingId), 'stop');
 }
 

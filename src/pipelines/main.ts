@@ -35,7 +35,7 @@ export function pipelineDeps(config: Config, connection = createRedisConnection(
   const mistral = mistralChatOptionsFrom(config);
   return {
     connection,
-    store: new MeetingStore(connection),
+    store: new MeetingStore(connection, { retentionDays: config.RETENTION_DAYS }),
     s3,
     bucket: config.S3_BUCKET,
     artifacts,
@@ -44,7 +44,6 @@ export function pipelineDeps(config: Config, connection = createRedisConnection(
     minutes: { chat: createMistralChat(mistral), model: mistral.model, tokenBudget: config.MINUTES_TOKEN_BUDGET, estimator: new TokenEstimator() },
     mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
     sent: new SentMarkers(connection, config.RETENTION_DAYS * 86_400),
-    retentionDays: config.RETENTION_DAYS,
   };
 }
 

@@ -127,7 +127,7 @@ export class QueueProbe {
 
   constructor(services: ServicesEnv) {
     this.redis = createRedisConnection(services.REDIS_URL);
-    this.store = new MeetingStore(this.redis);
+    this.store = new MeetingStore(this.redis, { retentionDays: 30 });
     this.#segments = new Queue(QUEUE.segments, { connection: this.redis });
     this.#deferred = new Queue(QUEUE.deferredStt, { connection: this.redis });
   }

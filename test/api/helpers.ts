@@ -81,7 +81,7 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const artefactStore = new MeetingArtifacts(s3, { bucket, prefix: 'meetings/', retentionDays: 1, linkExpiryHours: 1 });
   const redis = createRedisConnection(services.REDIS_URL, { maxRetriesPerRequest: 3 });
-  const store = new MeetingStore(redis);
+  const store = new MeetingStore(redis, { retentionDays: 1 });
   const queues = new MeetingQueues(redis);
   const emailQueue = new Queue(QUEUE.email, { connection: redis });
   const livekit = new LiveKitControl(lk.url, lk.apiKey, lk.apiSecret, agentName);

@@ -89,7 +89,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const smtp = await startSmtpReceiver();
   const mistral = await startReplayServer({ provider: 'mistral', cassettes: opts.cassettes, faults: opts.faults ?? [] });
   const mailer = createMailer(smtp.url, 'Comptes rendus <no-reply@mairie-exemple.fr>');
-  const store = new MeetingStore(connection);
+  const store = new MeetingStore(connection, { retentionDays: 30 });
   const deps: PipelineDeps = {
     connection,
     store,
@@ -101,7 +101,6 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     minutes: minutesOptionsFor(mistral.url, opts.tokenBudget),
     mailer,
     sent: new SentMarkers(connection, 3600),
-    retentionDays: 30,
   };
   const queues = new MeetingQueues(connection);
   const h: Harness = {

@@ -171,7 +171,7 @@ describe('storage retention and meeting-agent delete', () => {
     expect(await artifacts.list('rec-comite')).toEqual([]);
     expect(await artifacts.list('rec-comite-other')).toHaveLength(1);
     const redis = createRedisConnection(e.REDIS_URL as string);
-    expect(await new MeetingStore(redis).get('rec-comite')).toBeNull();
+    expect(await new MeetingStore(redis, { retentionDays: 30 }).get('rec-comite')).toBeNull();
     expect(await neighbourQueues.segments.getJob(jobIds.segment('rec-comite_x', neighbourSegment!.segmentId))).toBeDefined();
     await neighbourQueues.close();
     neighbourRedis.disconnect();

@@ -21,7 +21,7 @@ const bucket = env('CHILD_BUCKET');
 const pipeline = startPipelineWorkers(
   {
     connection,
-    store: new MeetingStore(connection),
+    store: new MeetingStore(connection, { retentionDays: 30 }),
     s3,
     bucket,
     artifacts: new MeetingArtifacts(s3, { bucket, prefix: 'meetings/', retentionDays: 30, linkExpiryHours: 168 }),
@@ -30,7 +30,6 @@ const pipeline = startPipelineWorkers(
     minutes: minutesOptionsFor(env('CHILD_MISTRAL_URL')),
     mailer: createMailer(env('CHILD_SMTP_URL'), 'no-reply@mairie-exemple.fr'),
     sent: new SentMarkers(connection, 3600),
-    retentionDays: 30,
   },
   { crash: FAST_CRASH, finalize: FAST_FINALIZE },
 );

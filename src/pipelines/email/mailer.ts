@@ -8,6 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { meetingKeys } from '../../meeting/redis-keys.js';
 import type { ComposedEmail } from './compose-email.js';
 
 export interface Mailer {
@@ -35,7 +36,7 @@ export function createMailer(smtpUrl: string, from: string): Mailer {
   };
 }
 
-const sentKey = (meetingId: string, recipientKey: string) => `meeting-agent:meeting:${meetingId}:sent:${recipientKey}`;
+const sentKey = meetingKeys.sent;
 
 export class SentMarkers {
   constructor(
@@ -49,17 +50,5 @@ export class SentMarkers {
 
   async markSent(meetingId: string, recipientKey: string, messageId: string): Promise<void> {
     await this.redis.set(sentKey(meetingId, recipientKey), messageId, 'EX', this.ttlSeconds);
-  }
-
-  /** Erasure: forget which addresses got the minutes. Returns the number of markers removed. */
-  async erase(meetingId: string): Promise<number> {
-    let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${sentKey(meetingId, '')}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) removed += await this.redis.del(...keys);
-    } while (cursor !== '0');
-    return removed;
   }
 }

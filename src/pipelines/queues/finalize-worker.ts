@@ -33,7 +33,6 @@ export interface FinalizeDeps {
   segmentsQueue: Queue;
   deferredSttQueue: Queue;
   emailQueue: Queue;
-  retentionDays: number;
 }
 
 export interface FinalizeTiming {
@@ -148,6 +147,7 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
       // The transcript is kept (it is correct); no minutes are sent, and the status says why.
       await deps.artifacts.store(meetingId, transcriptFiles(transcript));
       await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: `minutes: ${e.message.slice(0, 300)}` }));
+      await deps.store.expireAll(meetingId);
       log.error({ meetingId }, 'minutes invalid after one repair; meeting failed, no email sent');
       minutesProduced.inc({ outcome: 'failed' });
       throw new UnrecoverableError(e.message);
@@ -169,7 +169,7 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
     await deps.emailQueue.add('send', EmailJobSchema.parse({ meetingId, recipient: r, recipientKey: key }), { jobId: jobIds.email(meetingId, key) });
   }
   await deps.store.update(meetingId, (m) => ({ ...m, status: 'done', failure: null }));
-  await deps.store.expireAfter(meetingId, deps.retentionDays * 86_400);
+  await deps.store.expireAll(meetingId);
   log.info({ meetingId, recipients: recipients.length, missing: missing.length }, 'meeting finalised');
   return { outcome: 'done', emails: recipients.length };
 }
@@ -186,6 +186,8 @@ export function startFinalizeWorker(connection: Redis, deps: FinalizeDeps, crash
         if (lastAttempt) {
           const meetingId = (job.data as { meetingId: string }).meetingId;
           await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: (e as Error).message.slice(0, 300) })).catch(() => undefined);
+          // A failed meeting keeps its state for an operator's retry, but no longer than its retention.
+          await deps.store.expireAll(meetingId).catch(() => undefined);
           minutesProduced.inc({ outcome: 'failed' });
         }
         throw e;

@@ -30,7 +30,6 @@ export interface PipelineDeps {
   minutes: MinutesOptions;
   mailer: Mailer;
   sent: SentMarkers;
-  retentionDays: number;
 }
 
 export interface PipelineOptions {
@@ -65,7 +64,7 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
     startSegmentWorker(connection, deps.store, crash),
     startFinalizeWorker(
       connection,
-      { store: deps.store, artifacts: deps.artifacts, minutes: deps.minutes, segmentsQueue, deferredSttQueue, emailQueue, retentionDays: deps.retentionDays },
+      { store: deps.store, artifacts: deps.artifacts, minutes: deps.minutes, segmentsQueue, deferredSttQueue, emailQueue },
       crash,
       options.finalize ?? DEFAULT_FINALIZE_TIMING,
     ),
