@@ -124,6 +124,7 @@ async function join(): Promise<void> {
       s3,
       bucket: config.S3_BUCKET,
       prefix: config.S3_PREFIX,
+      retentionDays: config.RETENTION_DAYS,
       liveDeadlineMs: config.STT_TIMEOUT_MS,
       logger,
       captions: (u, text) => sendCaption(room, u, text),

@@ -119,6 +119,7 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     s3: createS3Client(config),
     bucket: config.S3_BUCKET,
     prefix: config.S3_PREFIX,
+    retentionDays: config.RETENTION_DAYS,
     liveDeadlineMs: config.STT_TIMEOUT_MS,
     logger: log,
     captions: (u, text) => sendCaption(lkRoom, u, text),

@@ -4,12 +4,13 @@
  * queued, so nothing said is lost. Every utterance that got a sequence number ends as exactly one
  * segment (possibly with empty text), because the finaliser waits for all of them.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../logging.js';
 import { encodePcm, type PcmAudio } from '../pipelines/audio/ffmpeg.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import type { TranscriptSegment } from '../meeting/segment.js';
 import type { FilteredSpeechSchema, ParticipantRef } from '../meeting/segment.js';
+import { putSpooledAudio } from '../storage/meeting-artifacts.js';
 import type { z } from 'zod';
 
 /** The part of src/pipelines/stt's SpeechToText the live agent uses. */
@@ -54,16 +55,14 @@ export interface ProcessorOptions {
   bucket: string;
   /** S3_PREFIX: the meeting's folder is `${prefix}${meetingId}/`. */
   prefix: string;
+  /** RETENTION_DAYS: spooled audio is tagged for the bucket's lifecycle rule like every artefact. */
+  retentionDays: number;
   captions: CaptionSink;
   /** A live transcription slower than this is abandoned and the audio spooled instead. */
   liveDeadlineMs: number;
   logger: Logger;
   /** Called after each live caption with the delay beyond the speech-to-text time (benchmarks). */
   onTiming?: (u: Utterance, t: { sttMs: number; captionDelayMs: number; overheadMs: number }) => void;
-}
-
-export function spoolKey(prefix: string, meetingId: string, segmentId: string): string {
-  return `${prefix}${meetingId}/audio-spool/${segmentId}.flac`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,11 +153,8 @@ export class UtteranceProcessor {
     }
 
     this.#deferred++;
-    const key = spoolKey(this.opts.prefix, this.opts.meetingId, u.segmentId);
     const flac = await this.#persistently(u.segmentId, 'encode audio', () => encodePcm(u.audio, 'flac'));
-    await this.#persistently(u.segmentId, 'spool audio', () =>
-      this.opts.s3.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: flac, ContentType: 'audio/flac' })),
-    );
+    const key = await this.#persistently(u.segmentId, 'spool audio', () => putSpooledAudio(this.opts.s3, this.opts, this.opts.meetingId, u.segmentId, flac));
     await this.#persistently(u.segmentId, 'queue deferred speech-to-text', () =>
       this.opts.queues.addDeferredStt({
         ...this.#identityOf(u),

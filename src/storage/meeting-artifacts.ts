@@ -74,6 +74,34 @@ export function retentionTag(days: number): string {
   return `${days}d`;
 }
 
+/** The S3 `Tagging` every object of a meeting is written with, so the lifecycle rule deletes it. */
+export function retentionTagging(days: number): string {
+  return `retention=${retentionTag(days)}`;
+}
+
+/** Where the agent spools an utterance's audio: under the meeting's prefix, so erasure takes it too. */
+export function spoolKey(prefix: string, meetingId: string, segmentId: string): string {
+  return `${prefix}${MEETING_ID.parse(meetingId)}/audio-spool/${segmentId}.flac`;
+}
+
+export interface SpoolTarget {
+  bucket: string;
+  /** S3_PREFIX. */
+  prefix: string;
+  /** RETENTION_DAYS: the spooled audio carries the same retention tag as the artefacts. */
+  retentionDays: number;
+}
+
+/**
+ * Writes an utterance's FLAC to the meeting's spool, tagged for retention (a deferred job that
+ * never runs must not leave audio the lifecycle rule cannot see). Returns the key.
+ */
+export async function putSpooledAudio(s3: S3Client, target: SpoolTarget, meetingId: string, segmentId: string, flac: Buffer): Promise<string> {
+  const key = spoolKey(target.prefix, meetingId, segmentId);
+  await s3.send(new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: flac, ContentType: 'audio/flac', Tagging: retentionTagging(target.retentionDays) }));
+  return key;
+}
+
 export class MeetingArtifacts {
   constructor(
     private readonly s3: S3Client,
@@ -94,7 +122,7 @@ export class MeetingArtifacts {
    * (the finalize worker uses it to skip work already done after a crash).
    */
   async store(meetingId: string, files: Partial<Record<ArtefactName, string>>, usage: Manifest['usage'] = null): Promise<Manifest> {
-    const tagging = `retention=${retentionTag(this.options.retentionDays)}`;
+    const tagging = retentionTagging(this.options.retentionDays);
     const entries: Manifest['files'] = [];
     for (const name of ARTEFACT_NAMES) {
       const content = files[name];

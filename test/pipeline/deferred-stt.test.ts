@@ -6,7 +6,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Queue, type Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { spoolKey } from '../../src/agent/utterance-processor.js';
+import { spoolKey } from '../../src/storage/meeting-artifacts.js';
 import { decodeToPcm, encodePcm } from '../../src/pipelines/audio/ffmpeg.js';
 import { startDeferredSttWorker, transcribeDeferred } from '../../src/pipelines/queues/deferred-stt-worker.js';
 import { jobIds, QUEUE, type DeferredSttJob } from '../../src/pipelines/queues/queue-names.js';
