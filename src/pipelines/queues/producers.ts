@@ -14,6 +14,23 @@ import { DeferredSttJobSchema, jobIds, QUEUE, SegmentJobSchema, type DeferredStt
 const KEEP = { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } };
 const RETRY = { attempts: 8, backoff: { type: 'exponential', delay: 1000 } };
 
+/**
+ * Deferred speech-to-text: the service may be down for a while, so keep trying for about an hour,
+ * then the job fails and an operator looks (the audio stays in the spool, tagged for retention).
+ * BullMQ's exponential backoff waits `delay * 2^(n-1)` before retry n: 1.75 s, 3.5 s, ... 29.9 min;
+ * 11 retries add up to 1750 * (2^11 - 1) ms = 59.7 min (`retryScheduleMs`). (It was 20 attempts
+ * from 2 s: 2^19 s, about twelve days, past the retention of a short RETENTION_DAYS.)
+ */
+export const DEFERRED_STT_RETRY = { attempts: 12, backoff: { type: 'exponential' as const, delay: 1_750 } };
+
+/**
+ * The waits, in ms, before each retry of a job with these options, as BullMQ's exponential backoff
+ * computes them without jitter (bullmq/dist/esm/classes/backoffs.js: round(2^(attemptsMade-1) * delay)).
+ */
+export function retryScheduleMs(options: { attempts: number; backoff: { type: 'exponential'; delay: number } }): number[] {
+  return Array.from({ length: options.attempts - 1 }, (_, i) => Math.round(2 ** i * options.backoff.delay));
+}
+
 export class MeetingQueues {
   readonly segments: Queue;
   readonly deferredStt: Queue;
@@ -23,8 +40,7 @@ export class MeetingQueues {
     this.segments = new Queue(QUEUE.segments, { connection, defaultJobOptions: { ...KEEP, ...RETRY } });
     this.deferredStt = new Queue(QUEUE.deferredStt, {
       connection,
-      // Speech-to-text may be down for a while: keep trying for about an hour, then an operator looks.
-      defaultJobOptions: { ...KEEP, attempts: 20, backoff: { type: 'exponential', delay: 2000 } },
+      defaultJobOptions: { ...KEEP, ...DEFERRED_STT_RETRY },
     });
     this.finalize = new Queue(QUEUE.finalize, { connection, defaultJobOptions: { ...KEEP, ...RETRY } });
   }
