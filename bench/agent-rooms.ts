@@ -14,10 +14,11 @@
  * Protocol (IPC): ← {join} → {joined} ; ← {mark} ; ← {end} → {report}.
  */
 import { Room } from '@livekit/rtc-node';
-import { AccessToken } from 'livekit-server-sdk';
+import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 import { z } from 'zod';
 import { sendCaption } from '../src/agent/captions.js';
 import { MeetingTranscriber } from '../src/agent/meeting-transcriber.js';
+import { serverMetadataPermission } from '../src/agent/recipient-trust.js';
 import { SequenceCounter } from '../src/agent/sequence-counter.js';
 import { SileroVad, type SpeechModel } from '../src/agent/silero-vad.js';
 import { UtteranceProcessor } from '../src/agent/utterance-processor.js';
@@ -90,6 +91,7 @@ const logger = createLogger('agent', 'warn');
 const vad = await speechModel();
 const redis = createRedisConnection(config.REDIS_URL);
 const store = new MeetingStore(redis, { retentionDays: config.RETENTION_DAYS });
+const roomService = new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET);
 const queues = new MeetingQueues(redis);
 const s3 = createS3Client(config);
 // One speech-to-text client per process, as in a job process: STT_CONCURRENCY is per process.
@@ -152,6 +154,8 @@ async function join(): Promise<void> {
       maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
       maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
       noHumanTimeoutMs: 10 * 60_000,
+      mayRewriteAttributes: serverMetadataPermission(roomService, r.room),
+      recipientSigningKey: config.RECIPIENT_SIGNING_KEY,
       logger,
     });
     await transcriber.start();

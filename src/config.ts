@@ -261,6 +261,13 @@ export const SETTINGS = {
       .transform((v) => v.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
       .refine((list) => list.every(isProxyAddress), 'each entry must be an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal'),
   },
+  RECIPIENT_SIGNING_KEY: {
+    description:
+      'Key shared with the conferencing backend: a participant\u2019s `email` attribute is trusted when `email.sig` is its HMAC-SHA256 (see docs/interfaces.md). Unset: only addresses of participants who cannot update their own metadata are used.',
+    example: '<32+ random bytes, base64>',
+    secret: true,
+    schema: z.string().min(32, 'must be at least 32 characters (a random key, e.g. `openssl rand -base64 32`)'),
+  },
   LOG_LEVEL: {
     description: 'Log level (logs never contain meeting content).',
     example: 'info',

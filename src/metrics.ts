@@ -71,6 +71,13 @@ export const emailsSent = new Counter({
   registers: [registry],
 });
 
+export const recipientsIgnored = new Counter({
+  name: 'meeting_agent_recipient_addresses_ignored_total',
+  help: 'Participant `email` attributes not used as recipients because nothing vouched for them, by reason (unsigned, bad_signature, unverifiable, malformed); counted when the meeting is finalised. The addresses are never kept.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
 export const minutesTokens = new Counter({
   name: 'meeting_agent_minutes_tokens_total',
   help: 'Mistral tokens used for minutes, by kind (prompt, completion): what the minutes cost.',

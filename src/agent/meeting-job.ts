@@ -4,6 +4,7 @@
  * removal from the room, last human gone, maximum duration, job shutdown).
  */
 import type { JobContext } from '@livekit/agents';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logging.js';
 import { MeetingStore, type MeetingInfo } from '../meeting/meeting-store.js';
@@ -14,6 +15,7 @@ import { createS3Client } from '../storage/s3-client.js';
 import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from './dispatch-metadata.js';
 import { sendCaption } from './captions.js';
 import { MeetingTranscriber } from './meeting-transcriber.js';
+import { serverMetadataPermission } from './recipient-trust.js';
 import { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { watchStop } from '../meeting/stop-signal.js';
@@ -137,6 +139,8 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     queues: d.queues,
     maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
     maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
+    mayRewriteAttributes: serverMetadataPermission(new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, { requestTimeout: 5 }), d.room),
+    recipientSigningKey: config.RECIPIENT_SIGNING_KEY,
     logger: log,
     onEnded: (reason) => {
       void d.store

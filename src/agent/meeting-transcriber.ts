@@ -19,13 +19,13 @@ import {
   type RemoteTrackPublication,
   type Room,
 } from '@livekit/rtc-node';
-import { z } from 'zod';
 import type { Logger } from '../logging.js';
 import type { EndReason, MeetingEvent } from '../meeting/meeting-events.js';
-import type { MeetingParticipant, MeetingStore } from '../meeting/meeting-store.js';
+import type { IgnoredAddressReason, MeetingParticipant, MeetingStore } from '../meeting/meeting-store.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import { segmentId, type ParticipantRef } from '../meeting/segment.js';
 import { announcementFor } from './announcement-texts.js';
+import { judgeAddress, RECIPIENT_ATTR, type MetadataPermission } from './recipient-trust.js';
 import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
@@ -37,7 +37,6 @@ export const ATTR = {
   language: 'transcription.language',
   meetingId: 'transcription.meeting_id',
   optOut: 'transcription.optout',
-  email: 'email',
 } as const;
 export const CHAT_TOPIC = 'lk.chat';
 
@@ -63,12 +62,14 @@ export interface MeetingTranscriberOptions {
   noHumanTimeoutMs?: number;
   /** How long to wait for speech-to-text of the last utterances before spooling them. */
   drainMs?: number;
+  /** Whether a participant may rewrite its own attributes (LiveKit's server API): see recipient-trust.ts. */
+  mayRewriteAttributes: MetadataPermission;
+  /** RECIPIENT_SIGNING_KEY: checks `email.sig`; unset, only addresses of locked participants are trusted. */
+  recipientSigningKey: string | undefined;
   logger: Logger;
   /** Called once the meeting has ended and everything is queued (the job disconnects then). */
   onEnded?: (reason: EndReason) => void;
 }
-
-const EmailSchema = z.email();
 
 /** Humans (and phone/ingress callers) are transcribed; other agents and recorders are not. */
 export function isTranscribable(p: Participant): boolean {
@@ -87,6 +88,8 @@ export class MeetingTranscriber {
   /** Key: track sid. */
   readonly #captures = new Map<string, { capture: TrackCapture; identity: string }>();
   readonly #optedOut = new Set<string>();
+  /** Per identity: the trusted address (null: none) and the untrusted values ignored so far. */
+  readonly #addresses = new Map<string, { email: string | null; ignored: IgnoredAddressReason[] }>();
   #humansSeen = false;
   #emptyTimer: NodeJS.Timeout | undefined;
   #maxTimer: NodeJS.Timeout | undefined;
@@ -135,7 +138,9 @@ export class MeetingTranscriber {
     this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
     this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
     this.#on(RoomEvent.ParticipantAttributesChanged, (changed: Record<string, string>, p: Participant) => {
-      if (ATTR.optOut in changed && p !== room.localParticipant) this.#optOutChanged(p as RemoteParticipant);
+      if (p === room.localParticipant) return;
+      if (ATTR.optOut in changed) this.#optOutChanged(p as RemoteParticipant);
+      if (RECIPIENT_ATTR.email in changed || RECIPIENT_ATTR.signature in changed) this.#addressChanged(p as RemoteParticipant);
     });
     this.#on(RoomEvent.Disconnected, (reason: DisconnectReason) => {
       // Removed by the host or the control plane, or the room was closed.
@@ -231,10 +236,41 @@ export class MeetingTranscriber {
     this.#record(() => this.#o.store.addEvent(this.#o.meetingId, event));
   }
 
-  #saveParticipant(p: Participant): void {
-    const email = EmailSchema.safeParse(p.attributes[ATTR.email] ?? '');
-    const participant: MeetingParticipant = { ...this.#ref(p), email: email.success ? email.data : null, optedOut: optedOut(p) };
-    this.#record(() => this.#o.store.upsertParticipant(this.#o.meetingId, participant));
+  /**
+   * Stores the participant. `judge`: whether its `email` attribute is to be judged now, and how
+   * (`first`: first sight, the server API may vouch for it; `change`: it changed, only a signature
+   * does). The attributes are read now, before any await, so the value judged is the value seen.
+   */
+  #saveParticipant(p: Participant, judge: 'first' | 'change' | null): void {
+    const attributes = { ...p.attributes };
+    const ref = this.#ref(p);
+    const out = optedOut(p);
+    this.#record(async () => {
+      const known = this.#addresses.get(ref.identity) ?? { email: null, ignored: [] };
+      if (judge) {
+        const verdict = await judgeAddress({
+          identity: ref.identity,
+          attributes,
+          firstSight: judge === 'first',
+          signingKey: this.#o.recipientSigningKey,
+          mayRewrite: this.#o.mayRewriteAttributes,
+        });
+        if (verdict?.trusted) known.email = verdict.email;
+        else if (verdict) {
+          // A value not trusted never replaces one that was; its reason is counted, the value forgotten.
+          known.ignored.push(verdict.reason);
+          this.#log.warn({ reason: verdict.reason }, 'participant address ignored: not vouched for by the backend');
+        } else if (judge === 'change') known.email = null; // the attribute was removed
+      }
+      this.#addresses.set(ref.identity, known);
+      const participant: MeetingParticipant = { ...ref, email: known.email, optedOut: out, ignoredAddresses: [...known.ignored] };
+      await this.#o.store.upsertParticipant(this.#o.meetingId, participant);
+    });
+  }
+
+  #addressChanged(p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p)) return;
+    this.#saveParticipant(p, 'change');
   }
 
   #participantJoined(p: RemoteParticipant): void {
@@ -242,7 +278,7 @@ export class MeetingTranscriber {
     this.#humansSeen = true;
     clearTimeout(this.#emptyTimer);
     this.#emptyTimer = undefined;
-    this.#saveParticipant(p);
+    this.#saveParticipant(p, 'first');
     this.#event('participant_joined', p);
     if (optedOut(p)) {
       this.#optedOut.add(p.identity);
@@ -277,7 +313,7 @@ export class MeetingTranscriber {
     if (this.#ending || !isTranscribable(p)) return;
     const out = optedOut(p);
     if (out === this.#optedOut.has(p.identity)) return;
-    this.#saveParticipant(p);
+    this.#saveParticipant(p, null);
     this.#event(out ? 'opted_out' : 'opted_in', p);
     if (out) {
       this.#optedOut.add(p.identity);

@@ -44,12 +44,33 @@ export const MeetingInfoSchema = z.object({
 });
 export type MeetingInfo = z.infer<typeof MeetingInfoSchema>;
 
+/** Why a participant's `email` attribute was not trusted (src/agent/recipient-trust.ts). */
+export const IgnoredAddressReasonSchema = z.enum([
+  /** No valid signature, and the participant may rewrite its attributes (or the value changed after the agent first saw it). */
+  'unsigned',
+  /** A signature that does not match the identity and address (or no RECIPIENT_SIGNING_KEY to check it). */
+  'bad_signature',
+  /** No signature, and LiveKit's server API could not say whether the participant may rewrite its attributes. */
+  'unverifiable',
+  /** Not an email address. */
+  'malformed',
+]);
+export type IgnoredAddressReason = z.infer<typeof IgnoredAddressReasonSchema>;
+
 export const MeetingParticipantSchema = ParticipantRefSchema.extend({
-  /** From the participant attribute `email` set by the conferencing backend (signed token). */
+  /**
+   * The participant's address for the minutes, only when trusted: signed by the conferencing
+   * backend, or present when the agent first saw a participant that cannot rewrite its attributes.
+   */
   email: z.email().nullable(),
   optedOut: z.boolean(),
+  /** One entry per `email` value ignored as untrusted (the values themselves are not kept). */
+  ignoredAddresses: z.array(IgnoredAddressReasonSchema).default([]),
 });
-export type MeetingParticipant = z.infer<typeof MeetingParticipantSchema>;
+// The input shape: `ignoredAddresses` may be left out by writers that never judge an address (recordings).
+export type MeetingParticipant = z.input<typeof MeetingParticipantSchema>;
+/** A participant as read back from the store (every field present). */
+export type StoredParticipant = z.infer<typeof MeetingParticipantSchema>;
 
 /**
  * True while someone may still write the meeting's state: the agent (starting, active) or the
@@ -138,7 +159,7 @@ export class MeetingStore {
     await this.redis.multi().hset(key, participant.identity, JSON.stringify(MeetingParticipantSchema.parse(participant))).expire(key, this.ttlSeconds).exec();
   }
 
-  async participants(meetingId: string): Promise<MeetingParticipant[]> {
+  async participants(meetingId: string): Promise<StoredParticipant[]> {
     const all = await this.redis.hvals(keys.participants(meetingId));
     return all.map((v) => MeetingParticipantSchema.parse(JSON.parse(v)));
   }

@@ -1,7 +1,7 @@
 /**
- * Who receives the minutes: participants whose address the conferencing backend put in their
- * LiveKit attributes (stored with the participant), the requester, and extra recipients the API
- * allowed. Never an address from the transcript or from the model: this function does not even
+ * Who receives the minutes: participants whose address the agent trusted (stored with the
+ * participant: signed by the conferencing backend, or set where the participant could not rewrite
+ * it; src/agent/recipient-trust.ts), the requester, and extra recipients the API allowed. Never an address from the transcript or from the model: this function does not even
  * see them. Deduplicated case-insensitively; the first spelling wins.
  */
 import { createHash } from 'node:crypto';

@@ -13,7 +13,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from '
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createLogger } from '../../logging.js';
-import { minutesProduced, minutesTokens } from '../../metrics.js';
+import { minutesProduced, minutesTokens, recipientsIgnored } from '../../metrics.js';
 import type { MeetingInfo, MeetingStore } from '../../meeting/meeting-store.js';
 import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
 import { resolveRecipients, recipientKey } from '../email/recipients.js';
@@ -163,7 +163,9 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
     );
   }
 
-  const recipients = resolveRecipients(meeting, await deps.store.participants(meetingId));
+  const participants = await deps.store.participants(meetingId);
+  const recipients = resolveRecipients(meeting, participants);
+  for (const p of participants) for (const reason of p.ignoredAddresses) recipientsIgnored.inc({ reason });
   for (const r of recipients) {
     const key = recipientKey(r.address);
     await deps.emailQueue.add('send', EmailJobSchema.parse({ meetingId, recipient: r, recipientKey: key }), { jobId: jobIds.email(meetingId, key) });
