@@ -36,6 +36,8 @@ export interface BotJoinOptions {
   name?: string;
   /** Attributes carried by the token (e.g. email, transcription.optout). */
   attributes?: Record<string, string>;
+  /** Whether the token lets the bot rewrite its own attributes (default true, as the opt-out needs). */
+  canUpdateOwnMetadata?: boolean;
   auth: BotAuth;
 }
 
@@ -47,7 +49,7 @@ export async function botToken(o: BotJoinOptions): Promise<string> {
     ttl: '2h',
     ...(o.attributes ? { attributes: o.attributes } : {}),
   });
-  at.addGrant({ roomJoin: true, room: o.room, canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: true });
+  at.addGrant({ roomJoin: true, room: o.room, canPublish: true, canSubscribe: true, canPublishData: true, canUpdateOwnMetadata: o.canUpdateOwnMetadata ?? true });
   return at.toJwt();
 }
 
