@@ -3,7 +3,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SETTINGS } from '../../config.js';
 import { DEFERRED_STT_RETRY, MeetingQueues, retryScheduleMs } from './producers.js';
 import { jobIds } from './queue-names.js';
-import { createRedisConnection } from './redis-connection.js';
+import { createRedisConnection } from '../../meeting/redis-connection.js';
 
 const HOUR_MS = 3_600_000;
 const redis = createRedisConnection(`${inject('services').REDIS_URL}/14`);
