@@ -10,9 +10,13 @@ export interface RedisServerOptions {
   /** Keep data across restarts (append-only file), to test that queued work survives one. */
   persistent?: boolean;
   port?: number;
+  /** Further redis-server arguments (e.g. `--save 3600 1` for RDB snapshots, `--rdbcompression no`). */
+  extraArgs?: string[];
 }
 
 export interface RedisServer {
+  /** Where it keeps its files (append-only file, RDB snapshot). */
+  dataDir: string;
   url: string;
   port: number;
   process: ManagedProcess;
@@ -52,12 +56,13 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
     command: binary,
     args: [
       '--bind', '127.0.0.1', '--port', String(port), '--dir', dataDir,
-      '--maxmemory-policy', 'noeviction', '--protected-mode', 'yes', ...persistence,
+      '--maxmemory-policy', 'noeviction', '--protected-mode', 'yes', ...persistence, ...(options.extraArgs ?? []),
     ],
     logFile: join(options.workDir, 'redis.log'),
     ready: () => answersPing(port),
   });
   return {
+    dataDir,
     url: `redis://127.0.0.1:${port}`,
     port,
     process: proc,
