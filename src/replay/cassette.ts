@@ -20,7 +20,8 @@ export type Origin = z.infer<typeof Origin>;
 
 export const OpenAiSegment = z.looseObject({
   id: z.number().int(),
-  seek: z.number().int(),
+  // OpenAI sends it; faster-whisper-server does not (found by recording it). Replays recompute it.
+  seek: z.number().int().optional(),
   start: z.number(),
   end: z.number(),
   text: z.string(),
