@@ -11,6 +11,11 @@
  *
  *   npm run demo                 the full 2.5-minute fixture meeting
  *   npm run demo -- --short      only its first part (what CI runs)
+ *   npm run demo -- --local-stt  the English meeting (fixtures/meetings/budget-review) through a real
+ *                                Whisper running here (src/local/whisper-server.ts, tiny.en): real
+ *                                recognition, nothing replayed. Its transcript is new every run, so no
+ *                                recorded minutes fit it: without MISTRAL_API_KEY the demo ends after
+ *                                the live captions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,15 +30,18 @@ import { startLocalServices, type LocalServices } from '../src/local/services.js
 import { startSmtpReceiver, type SmtpReceiver } from '../src/local/smtp-receiver.js';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../src/local/meeting-bot.js';
 import { freeTcpPort } from '../src/local/ports.js';
+import { startWhisperServer, LOCAL_WHISPER_MODEL } from '../src/local/whisper-server.js';
 import { startReplayServer, type ReplayServer } from '../src/replay/server.js';
 import { createS3Client } from '../src/storage/s3-client.js';
 
 const { values: args } = parseArgs({
   options: {
     short: { type: 'boolean', default: false },
-    meeting: { type: 'string', default: 'comite-projet' },
+    meeting: { type: 'string' },
+    'local-stt': { type: 'boolean', default: false },
   },
 });
+const localStt = args['local-stt'] === true;
 
 /**
  * In --short mode the bots play the fixture up to the pause after u07 (48.5 s); the replayed minutes
@@ -50,11 +58,17 @@ const FixtureSchema = z.object({
   utterances: z.array(z.object({ speaker: z.string(), startMs: z.number(), endMs: z.number(), text: z.string() })),
 });
 
-const fixtureDir = resolve('fixtures/meetings', args.meeting!);
+const fixtureDir = resolve('fixtures/meetings', args.meeting ?? (localStt ? 'budget-review' : 'comite-projet'));
 const fixture = FixtureSchema.parse(JSON.parse(readFileSync(join(fixtureDir, 'script.json'), 'utf8')));
-const playMs = args.short ? SHORT_DEMO_MS : fixture.durationMs;
-const realStt = Boolean(process.env.STT_BASE_URL);
+if (localStt && fixture.language !== 'en') {
+  process.stderr.write(`--local-stt runs Whisper ${LOCAL_WHISPER_MODEL}, which only understands English; ${fixture.name} is in "${fixture.language}".\n`);
+  process.exit(2);
+}
+const playMs = Math.min(args.short ? SHORT_DEMO_MS : fixture.durationMs, fixture.durationMs);
+const realStt = !localStt && Boolean(process.env.STT_BASE_URL);
 const realMistral = Boolean(process.env.MISTRAL_API_KEY);
+/** A live recogniser's transcript differs run to run: no recorded minutes can match it. */
+const minutesSkipped = localStt && !realMistral;
 const demoDir = resolve('.services/demo');
 mkdirSync(demoDir, { recursive: true });
 
@@ -62,8 +76,16 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 
 function banner(): void {
   const parts = [
-    realStt ? `speech-to-text: REAL (${new URL(process.env.STT_BASE_URL!).host})` : 'speech-to-text: REPLAYED from fixtures/cassettes (no STT_BASE_URL set)',
-    realMistral ? 'minutes: REAL Mistral' : 'minutes: REPLAYED from fixtures/cassettes (no MISTRAL_API_KEY set)',
+    localStt
+      ? `speech-to-text: LOCAL Whisper ${LOCAL_WHISPER_MODEL} on this machine (faster-whisper), real recognition, not replayed`
+      : realStt
+        ? `speech-to-text: REAL (${new URL(process.env.STT_BASE_URL!).host})`
+        : 'speech-to-text: REPLAYED from fixtures/cassettes (no STT_BASE_URL set)',
+    realMistral
+      ? 'minutes: REAL Mistral'
+      : minutesSkipped
+        ? 'minutes: SKIPPED (no recorded minutes fit a live transcript; set MISTRAL_API_KEY)'
+        : 'minutes: REPLAYED from fixtures/cassettes (no MISTRAL_API_KEY set)',
   ];
   const width = Math.max(...parts.map((p) => p.length)) + 4;
   say('*'.repeat(width));
@@ -139,13 +161,18 @@ async function main(): Promise<void> {
   let sttEnv: Record<string, string> = {};
   let mistralEnv: Record<string, string> = {};
   const cassette = resolve('fixtures/cassettes', `${fixture.name}.json`);
-  if (!realStt) {
+  if (localStt) {
+    say(`Starting the local Whisper (${LOCAL_WHISPER_MODEL})...`);
+    const whisper = await startWhisperServer({ workDir: services.workDir });
+    cleanups.push(() => whisper.stop());
+    sttEnv = { STT_PROVIDER: 'openai-compatible', STT_BASE_URL: whisper.baseUrl, STT_API_KEY: '', STT_MODEL: whisper.model, STT_TIMEOUT_MS: '60000' };
+  } else if (!realStt) {
     const stt: ReplayServer = await startReplayServer({ provider: 'openai', cassettes: [cassette] });
     cleanups.push(() => stt.close());
     replayServers.push(stt);
     sttEnv = { STT_PROVIDER: 'openai-compatible', STT_BASE_URL: `${stt.url}/v1`, STT_API_KEY: 'replay' };
   }
-  if (!realMistral) {
+  if (!realMistral && !minutesSkipped) {
     const minutesCassette = resolve('fixtures/cassettes', `minutes-${fixture.name}${args.short ? '-short' : ''}.json`);
     const mistral: ReplayServer = await startReplayServer({ provider: 'mistral', cassettes: [minutesCassette] });
     cleanups.push(() => mistral.close());
@@ -226,7 +253,7 @@ async function main(): Promise<void> {
   };
   const playing = Promise.all(speakers.map((s) => s.play()));
   while (await Promise.race([playing.then(() => false), sleep(250).then(() => true)])) printCaptions();
-  await sleep(3_000); // the last utterance's caption
+  await sleep(localStt ? 8_000 : 3_000); // the last utterance's caption (a real recogniser takes seconds)
   printCaptions();
   say('--- end of meeting ---');
   say();
@@ -234,6 +261,12 @@ async function main(): Promise<void> {
   say(`${host.name} stops the transcription; the minutes are being written...`);
   const stopped = await fetch(`${api}/v1/rooms/${room}/transcription`, { method: 'DELETE', headers: { authorization: authHeader.authorization } });
   if (!stopped.ok) throw new Error(`stopping failed: ${stopped.status} ${await stopped.text()}`);
+  if (minutesSkipped) {
+    say(`${listener.captions.length} captions from the local Whisper for ${fixture.utterances.filter((u) => u.endMs <= playMs).length} utterances. Minutes skipped (see the banner).`);
+    say();
+    banner();
+    return;
+  }
 
   const meeting = await waitFor(
     'the minutes',

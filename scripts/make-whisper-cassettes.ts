@@ -9,7 +9,6 @@
  * Needs the local Whisper (bash scripts/install-deps.sh). Deterministic inputs and greedy decoding:
  * the same pinned packages give the same answers.
  */
-/* eslint-disable no-console -- a command-line script */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
