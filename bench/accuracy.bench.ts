@@ -95,3 +95,5 @@ for (const r of rows) {
 }
 console.log('\nraw scores:');
 for (const r of rows) console.log(JSON.stringify({ mode: r.mode, ...r.score }));
+// LiveKit's native client keeps handles open after its rooms are closed.
+process.exit(0);

@@ -44,10 +44,10 @@ describe('the agent transcribes the English meeting live through the local Whisp
       script,
       live.segments.map((s) => ({ speaker: s.participant.identity, startMs: s.scriptStartMs, text: s.text })),
     );
-    // Measured here (see BENCHMARKS.md): 0.31 for the hardest voice (olivia, en-us+f4 at 170 words a
-    // minute), under 0.1 for the others, 0.12 over all; both overlapping utterances recognised on
-    // their own tracks.
-    for (const p of score.perSpeaker) expect(p.wer, `${p.speaker}: ${JSON.stringify(p)}`).toBeLessThanOrEqual(0.4);
+    // Measured here (BENCHMARKS.md, "Accuracy"; 3 runs): olivia (en-us+f4 at 170 words a minute,
+    // 16 words outside the overlap, so one word is 6 %) 0.31-0.38, emma 0.14, james 0; 0.125-0.135
+    // over all; the overlap's 19 words: 0-1 lost. Bounds: one word more than the worst run.
+    for (const p of score.perSpeaker) expect(p.wer, `${p.speaker}: ${JSON.stringify(p)}`).toBeLessThanOrEqual(0.45);
     expect(score.total.wer, JSON.stringify(score.total)).toBeLessThanOrEqual(0.2);
     expect(score.total.misattributed).toBe(0);
     expect(score.overlap.misattributed).toBe(0);

@@ -82,7 +82,8 @@ export function segmentCountsOf(segments: readonly TranscriptSegment[]): Record<
 
 // ---- The synthetic long meeting ----
 
-function mulberry32(seed: number): () => number {
+/** A small deterministic PRNG: the same seed gives the same sequence on every machine. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -119,9 +119,10 @@ describe('the recording mode on the mixed file, through the real recogniser', ()
       script,
       rec.segments.map((s) => ({ speaker: s.participant.identity, startMs: s.startMs, text: s.text })),
     );
-    // Measured here: 0.16 outside the overlap, and most of the overlap's words lost or misheard.
+    // Measured here: 0.125 outside the overlap (as live capture), but 12 of the overlap's 19 words lost.
     expect(score.total.wer).toBeLessThanOrEqual(0.25);
     expect(score.total.misattributed).toBe(score.total.hits + score.total.substitutions);
+    expect(score.overlap.deletions).toBeGreaterThan(score.overlap.words / 3);
     // Every line lies inside the meeting, in order.
     for (const [i, s] of rec.segments.entries()) {
       expect(s.endMs).toBeLessThanOrEqual(script.durationMs + 50);

@@ -8,20 +8,9 @@
  * names an entry by: one would replace the other in the cassette, so each level appears once.
  */
 import { decodeToPcm, type PcmAudio } from '../../src/pipelines/audio/ffmpeg.js';
+import { mulberry32 as random } from '../pipeline/meeting-fixtures.js';
 
 const RATE = 16_000;
-
-/** A small deterministic PRNG (mulberry32): the same seed gives the same sound on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function gaussian(rnd: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
