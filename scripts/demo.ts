@@ -193,9 +193,10 @@ async function main(): Promise<void> {
     AGENT_NAME: 'meeting-transcriber',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   };
-  say('Starting the agent worker, the pipeline workers and the API (logs in .services/demo/)...');
+  say(`Starting the agent worker, ${minutesSkipped ? '' : 'the pipeline workers '}and the API (logs in .services/demo/)...`);
   startRole('worker', env);
-  startRole('pipeline', env);
+  // Without minutes there is nothing for the pipeline to do (and no Mistral to configure it with).
+  if (!minutesSkipped) startRole('pipeline', env);
   startRole('api', env);
   const api = `http://127.0.0.1:${apiPort}`;
   await waitFor('the API to be ready', async () => ((await fetch(`${api}/readyz`)).ok ? true : undefined), 60_000);
@@ -258,7 +259,7 @@ async function main(): Promise<void> {
   say('--- end of meeting ---');
   say();
 
-  say(`${host.name} stops the transcription; the minutes are being written...`);
+  say(`${host.name} stops the transcription${minutesSkipped ? '.' : '; the minutes are being written...'}`);
   const stopped = await fetch(`${api}/v1/rooms/${room}/transcription`, { method: 'DELETE', headers: { authorization: authHeader.authorization } });
   if (!stopped.ok) throw new Error(`stopping failed: ${stopped.status} ${await stopped.text()}`);
   if (minutesSkipped) {
