@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ParticipantKind } from '@livekit/rtc-node';
-import { requestStop } from '../../src/agent/stop-signal.js';
+import { requestStop } from '../../src/meeting/stop-signal.js';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
-import type { TranscriptSegment } from '../../src/pipelines/transcript/segment.js';
+import type { TranscriptSegment } from '../../src/meeting/segment.js';
 import type { MeetingScript } from '../../src/replay/ground-truth.js';
 import type { ServicesEnv } from '../global-setup.js';
 import { dispatchAgent, QueueProbe, sleep, startAgentWorker, type AgentWorker } from '../agent/harness.js';
