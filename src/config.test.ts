@@ -100,30 +100,4 @@ describe('loadConfig', () => {
     expect(err.message).toContain('API_SERVICE_KEYS (value hidden) is invalid: each key must be at least 32 characters long');
     expect(err.message).not.toContain('short-key');
   });
-
-  describe('data-residency guard (ALLOWED_HOSTS)', () => {
-    it('starts when every endpoint is on the list (names and suffixes)', () => {
-      expect(() =>
-        loadConfig('pipeline', { ...valid, ALLOWED_HOSTS: '.hebergeur.fr, *.mairie.fr, api.eu.mistral.ai, 127.0.0.1' }),
-      ).not.toThrow();
-    });
-
-    it('refuses to start and names each endpoint outside the list', () => {
-      const err = problemsOf({ ...valid, MISTRAL_SERVER_URL: 'https://api.mistral.ai', ALLOWED_HOSTS: '.hebergeur.fr,127.0.0.1' });
-      expect(err.problems).toHaveLength(2);
-      expect(err.message).toContain('MISTRAL_SERVER_URL: the Mistral (minutes) host "api.mistral.ai" is not in ALLOWED_HOSTS');
-      expect(err.message).toContain('SMTP_URL: the SMTP host "smtp.mairie.fr" is not in ALLOWED_HOSTS');
-      expect(err.message).not.toContain('smtp-password');
-    });
-
-    it('treats a missing S3 endpoint as AWS and refuses it unless allowed', () => {
-      const err = problemsOf({ ...valid, S3_ENDPOINT: undefined, S3_REGION: 'eu-west-3', ALLOWED_HOSTS: '.hebergeur.fr,.mairie.fr,api.eu.mistral.ai' });
-      expect(err.message).toContain('S3_ENDPOINT: the S3 storage host "s3.eu-west-3.amazonaws.com" is not in ALLOWED_HOSTS');
-    });
-
-    it('does not let a suffix match a look-alike host', () => {
-      const err = problemsOf({ ...valid, STT_BASE_URL: 'https://evilhebergeur.fr/v1', ALLOWED_HOSTS: '.hebergeur.fr,.mairie.fr,api.eu.mistral.ai,127.0.0.1' });
-      expect(err.message).toContain('"evilhebergeur.fr" is not in ALLOWED_HOSTS');
-    });
-  });
 });

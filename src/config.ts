@@ -6,7 +6,6 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { checkDataResidency } from './residency.js';
 
 /** The long-running roles of the one image; each needs a different subset of settings. */
 export type Role = 'worker' | 'pipeline' | 'api' | 'transcribe' | 'delete';
@@ -300,7 +299,8 @@ export class ConfigError extends Error {
 
 /**
  * Reads and validates the settings a role needs. Throws one ConfigError listing every problem,
- * so an operator fixes them all in one go; secret values are never repeated back.
+ * so an operator fixes them all in one go; secret values are never repeated back. Roles start with
+ * `loadCheckedConfig` (pipelines/residency.ts), which adds the ALLOWED_HOSTS check.
  */
 export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -327,7 +327,6 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
   const config = out as Config;
   // Whisper's name means nothing to Mistral: the default model follows the provider.
   if (!env.STT_MODEL?.trim() && config.STT_PROVIDER === 'mistral') config.STT_MODEL = MISTRAL_STT_DEFAULT_MODEL;
-  if (problems.length === 0) problems.push(...checkDataResidency(config, role));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

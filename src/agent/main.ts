@@ -6,7 +6,8 @@
 import { AgentServer, InferenceRunner, initializeLogger, ServerOptions, WorkerPermissions } from '@livekit/agents';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { loadCheckedConfig } from '../pipelines/residency.js';
 import { createLogger } from '../logging.js';
 import { createWorkerLoad } from './worker-load.js';
 
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write('Usage: meeting-agent worker\n\nJoins LiveKit rooms when dispatched (agent name AGENT_NAME) and transcribes them live.\n');
     return;
   }
-  const config = loadConfig('worker');
+  const config = await loadCheckedConfig('worker');
   initializeLogger({ pretty: false, level: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL });
   const logger = createLogger('worker', config.LOG_LEVEL);
   const server = createAgentServer(config);

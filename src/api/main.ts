@@ -4,7 +4,7 @@
  */
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
-import { loadConfig } from '../config.js';
+import { loadCheckedConfig } from '../pipelines/residency.js';
 import { createLogger } from '../logging.js';
 import { MeetingStore } from '../meeting/meeting-store.js';
 import { collectProcessMetrics } from '../metrics.js';
@@ -44,7 +44,7 @@ export function parseApiArgs(argv: string[]): ApiArgs {
 
 export async function main(argv: string[]): Promise<void> {
   const args = parseApiArgs(argv);
-  const config = loadConfig('api');
+  const config = await loadCheckedConfig('api');
   const logger = createLogger('api', config.LOG_LEVEL);
   collectProcessMetrics();
 

@@ -9,9 +9,9 @@
 import { Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadConfig } from '../config.js';
 import { inProgress, MeetingInfoSchema } from '../meeting/meeting-store.js';
 import { meetingKeys } from '../meeting/redis-keys.js';
+import { loadCheckedConfig } from '../pipelines/residency.js';
 import { eraseMeeting } from '../pipelines/erase-meeting.js';
 import { QUEUE } from '../pipelines/queues/queue-names.js';
 import { createRedisConnection } from '../meeting/redis-connection.js';
@@ -40,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   const parsed = ArgsSchema.safeParse({ meetingId: positionals[0] });
   if (!parsed.success) throw new Error(`Invalid meeting id: ${parsed.error.issues[0]?.message}`);
   const { meetingId } = parsed.data;
-  const config = loadConfig('delete');
+  const config = await loadCheckedConfig('delete');
   const artifacts = new MeetingArtifacts(createS3Client(config), {
     bucket: config.S3_BUCKET,
     prefix: config.S3_PREFIX,

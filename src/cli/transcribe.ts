@@ -10,7 +10,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { loadCheckedConfig } from '../pipelines/residency.js';
 import { MeetingStore } from '../meeting/meeting-store.js';
 import { decodeToPcm, type PcmAudio } from '../pipelines/audio/ffmpeg.js';
 import { composeMinutesEmail } from '../pipelines/email/compose-email.js';
@@ -295,6 +296,6 @@ export async function runTranscribe(args: TranscribeArgs, config: Config, overri
 
 export async function main(argv: string[]): Promise<void> {
   const args = parseTranscribeArgs(argv);
-  const config = loadConfig('transcribe');
+  const config = await loadCheckedConfig('transcribe');
   await runTranscribe(args, config);
 }

@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { loadCheckedConfig } from './residency.js';
 import { createLogger } from '../logging.js';
 import { serveMetrics } from '../metrics-server.js';
 import { MeetingStore } from '../meeting/meeting-store.js';
@@ -50,7 +51,7 @@ export function pipelineDeps(config: Config, connection = createRedisConnection(
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { 'shutdown-deadline-seconds': { type: 'string' } }, allowPositionals: false });
   const args = ArgsSchema.parse(values);
-  const config = loadConfig('pipeline');
+  const config = await loadCheckedConfig('pipeline');
   const deps = pipelineDeps(config);
   try {
     const rules = await installRetentionLifecycle(deps.s3, config.S3_BUCKET, config.RETENTION_DAYS);

@@ -17,8 +17,10 @@ export const FaultRule = z
   .object({
     /** Route the rule applies to, or "*" for every route of the server. */
     route: z.union([RouteName, z.literal('*')]),
-    /** Answer with this status instead of the real answer (429, 500, 502, 503...). */
-    status: z.number().int().min(400).max(599).optional(),
+    /** Answer with this status instead of the real answer (429, 500, 502, 503..., or a 3xx with redirectTo). */
+    status: z.number().int().min(300).max(599).optional(),
+    /** With a 3xx status: the Location the client is sent to (a client that follows it leaves this server). */
+    redirectTo: z.url().optional(),
     /** Retry-After header in seconds, sent with the status. */
     retryAfterSec: z.number().int().nonnegative().optional(),
     /** Delay before answering: fixed milliseconds, or a [min, max] range drawn uniformly. */
@@ -33,7 +35,8 @@ export const FaultRule = z
   .strict()
   .refine((r) => r.status !== undefined || r.latencyMs !== undefined || r.drop === true, 'a fault needs status, latencyMs or drop')
   .refine((r) => !(r.status !== undefined && r.drop === true), 'a fault cannot both answer with a status and drop the connection')
-  .refine((r) => r.retryAfterSec === undefined || r.status !== undefined, 'retryAfterSec needs a status');
+  .refine((r) => r.retryAfterSec === undefined || r.status !== undefined, 'retryAfterSec needs a status')
+  .refine((r) => (r.status !== undefined && r.status < 400) === (r.redirectTo !== undefined), 'a 3xx status needs redirectTo, and redirectTo a 3xx status');
 export type FaultRule = z.infer<typeof FaultRule>;
 export type FaultRuleInput = z.input<typeof FaultRule>;
 
@@ -46,7 +49,7 @@ export function parseFaultRules(input: unknown): FaultRule[] {
 
 export type FaultAction =
   | { kind: 'none'; latencyMs: number }
-  | { kind: 'status'; latencyMs: number; status: number; retryAfterSec?: number }
+  | { kind: 'status'; latencyMs: number; status: number; retryAfterSec?: number; location?: string }
   | { kind: 'drop'; latencyMs: number };
 
 interface ActiveRule {
@@ -115,7 +118,13 @@ export class FaultInjector {
       if (rule.latencyMs !== undefined) latencyMs += drawLatency(rule.latencyMs);
       if (rule.drop) outcome = { kind: 'drop', latencyMs: 0 };
       else if (rule.status !== undefined) {
-        outcome = { kind: 'status', latencyMs: 0, status: rule.status, ...(rule.retryAfterSec !== undefined ? { retryAfterSec: rule.retryAfterSec } : {}) };
+        outcome = {
+          kind: 'status',
+          latencyMs: 0,
+          status: rule.status,
+          ...(rule.retryAfterSec !== undefined ? { retryAfterSec: rule.retryAfterSec } : {}),
+          ...(rule.redirectTo !== undefined ? { location: rule.redirectTo } : {}),
+        };
       }
     }
     this.#expire();

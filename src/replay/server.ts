@@ -183,7 +183,10 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     if (fault.kind === 'status') {
       bump('faults', route);
       const { message, type } = faultMessage(fault.status);
-      const headers: Record<string, string> = fault.retryAfterSec !== undefined ? { 'retry-after': String(fault.retryAfterSec) } : {};
+      const headers: Record<string, string> = {
+        ...(fault.retryAfterSec !== undefined ? { 'retry-after': String(fault.retryAfterSec) } : {}),
+        ...(fault.location !== undefined ? { location: fault.location } : {}),
+      };
       sendJson(res, fault.status, errorBody(provider, new HttpError(fault.status, message, type)), headers);
       return { route, status: fault.status, ms: 0, outcome: 'fault' };
     }

@@ -219,9 +219,9 @@ export async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T)
   }
 }
 
-/** `meeting-agent api` as operators run it: a child process configured by `env` alone (loopback). */
-export function spawnApi(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api', '--host', '127.0.0.1'], {
+/** `meeting-agent <role> [args]` as operators run it: a child process configured by `env` alone. */
+export function spawnRole(role: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', role, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -231,3 +231,6 @@ export function spawnApi(env: Record<string, string>) {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, exited, output: () => output };
 }
+
+/** `meeting-agent api` on loopback. */
+export const spawnApi = (env: Record<string, string>) => spawnRole('api', ['--host', '127.0.0.1'], env);

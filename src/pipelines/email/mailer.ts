@@ -16,8 +16,16 @@ export interface Mailer {
   close(): void;
 }
 
+/**
+ * nodemailer's transport for SMTP_URL, exactly as the mailer uses it; the data-residency guard
+ * inspects this same object (nodemailer reads `service`, `proxy`, `sendmail`... from the URL's query).
+ */
+export function createSmtpTransport(smtpUrl: string): Transporter {
+  return nodemailer.createTransport(smtpUrl);
+}
+
 export function createMailer(smtpUrl: string, from: string): Mailer {
-  const transport: Transporter = nodemailer.createTransport(smtpUrl);
+  const transport = createSmtpTransport(smtpUrl);
   return {
     async send(to, email, headers = {}) {
       const info = await transport.sendMail({

@@ -5,6 +5,7 @@
  */
 import { Mistral } from '@mistralai/mistralai';
 import type { Config } from '../../config.js';
+import { residentMistralHttpClient } from '../resident-fetch.js';
 import { MinutesDraftSchema } from './minutes-schema.js';
 
 export interface ChatMessage {
@@ -56,6 +57,7 @@ export function createMistralChat(options: MistralChatOptions): MinutesChat {
     // server) replaces it only when it differs.
     ...(options.serverURL && options.serverURL.replace(/\/+$/, '') !== EU_SERVER_URL ? { serverURL: options.serverURL } : { server: 'eu' as const }),
     retryConfig: { strategy: 'backoff', backoff, retryConnectionErrors: true },
+    httpClient: residentMistralHttpClient('MISTRAL_SERVER_URL'),
     timeoutMs: options.timeoutMs ?? 300_000,
   });
   return async (call) => {

@@ -17,6 +17,7 @@
 import { Mistral } from '@mistralai/mistralai';
 import { MistralError, ResponseValidationError, SDKValidationError } from '@mistralai/mistralai/models/errors';
 import { errorDetail, httpError, termsOf, type RawTranscription, type SttBackend } from './backend.js';
+import { residentFetch, residentMistralHttpClient } from '../resident-fetch.js';
 import { connectionCode, isConnectionError, parseRetryAfter } from './retry.js';
 import type { Upload } from './upload.js';
 import { SttError, type AttemptContext, type RecognisedSegment, type SttRequest } from './types.js';
@@ -53,8 +54,8 @@ export class MistralBackend implements SttBackend {
     this.#apiKey = opts.apiKey;
     this.#timestampsAboveMs = opts.timestampsAboveMs ?? 60_000;
     this.#client = opts.serverURL
-      ? new Mistral({ apiKey: opts.apiKey, serverURL: mistralServerRoot(opts.serverURL) })
-      : new Mistral({ apiKey: opts.apiKey, server: 'eu' });
+      ? new Mistral({ apiKey: opts.apiKey, serverURL: mistralServerRoot(opts.serverURL), httpClient: residentMistralHttpClient('STT_BASE_URL') })
+      : new Mistral({ apiKey: opts.apiKey, server: 'eu', httpClient: residentMistralHttpClient('STT_BASE_URL') });
     this.#root = opts.serverURL ? mistralServerRoot(opts.serverURL) : 'https://api.eu.mistral.ai';
   }
 
@@ -117,7 +118,7 @@ export class MistralBackend implements SttBackend {
     }
     let res: Response;
     try {
-      res = await fetch(this.transcriptionsUrl, { method: 'HEAD', headers: { authorization: `Bearer ${this.#apiKey}` }, ...(signal ? { signal } : {}) });
+      res = await residentFetch('STT_BASE_URL')(this.transcriptionsUrl, { method: 'HEAD', headers: { authorization: `Bearer ${this.#apiKey}` }, ...(signal ? { signal } : {}) });
     } catch (e) {
       throw this.#translate(e, this.transcriptionsUrl, signal);
     }

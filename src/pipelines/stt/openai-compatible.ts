@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { errorDetail, glossaryPrompt, httpError, type RawTranscription, type SttBackend } from './backend.js';
+import { residentFetch } from '../resident-fetch.js';
 import { connectionCode, isConnectionError, parseRetryAfter } from './retry.js';
 import type { Upload } from './upload.js';
 import { SttError, type AttemptContext, type RecognisedSegment, type SttRequest } from './types.js';
@@ -55,7 +56,7 @@ export class OpenAiCompatibleBackend implements SttBackend {
     this.model = opts.model;
     this.#base = opts.baseUrl.replace(/\/+$/, '');
     this.#apiKey = opts.apiKey || undefined;
-    this.#fetch = opts.fetch ?? fetch;
+    this.#fetch = residentFetch('STT_BASE_URL', opts.fetch ?? fetch);
   }
 
   get transcriptionsUrl(): string {
