@@ -29,7 +29,8 @@ COPY templates ./templates
 COPY schemas ./schemas
 # Numeric, so Kubernetes runAsNonRoot can verify it (the image's "node" user).
 USER 1000:1000
-# Each role answers HTTP on HEALTHCHECK_URL: the agent worker's own health server (8081),
+# Each role answers HTTP on HEALTHCHECK_URL: the agent worker's health server (HEALTH_PORT 8081, on
+# loopback by default, HEALTH_HOST: this check runs inside the container),
 # the pipeline's /healthz on METRICS_PORT, or the API's /healthz.
 ENV HEALTHCHECK_URL=http://127.0.0.1:8081/
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -173,7 +173,7 @@ async function measureWorkerProcesses(): Promise<{ workerMb: number; idleJobMb: 
   const compiled = existsSync('dist/src/cli.js');
   const args = compiled ? ['dist/src/cli.js', 'worker'] : ['--import', 'tsx', 'src/cli.ts', 'worker'];
   const worker = spawn(process.execPath, args, {
-    env: { ...process.env, ...services.env, NODE_ENV: 'production', LOG_LEVEL: 'info', S3_BUCKET: bucket, STT_BASE_URL: `${stt.url}/v1`, AGENT_NAME: 'bench-memory' },
+    env: { ...process.env, ...services.env, NODE_ENV: 'production', LOG_LEVEL: 'info', HEALTH_PORT: '0', S3_BUCKET: bucket, STT_BASE_URL: `${stt.url}/v1`, AGENT_NAME: 'bench-memory' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {

@@ -241,6 +241,19 @@ export const SETTINGS = {
     example: '9464',
     schema: z.coerce.number().int().min(0).max(65535),
   },
+  HEALTH_HOST: {
+    description:
+      'Address on which `meeting-agent worker` serves its health answer (it names the agent and its job count). Loopback by default: the image\u2019s HEALTHCHECK runs inside the container; set 0.0.0.0 only where a probe comes from outside (e.g. Kubernetes).',
+    example: '127.0.0.1',
+    default: '127.0.0.1',
+    schema: z.string().refine((v) => isIP(v) !== 0 || v === 'localhost', 'must be an IP address (127.0.0.1, ::1, 0.0.0.0...) or localhost'),
+  },
+  HEALTH_PORT: {
+    description: 'Port of the worker\u2019s health answer (GET / answers 200 while the worker is connected to LiveKit).',
+    example: '8081',
+    default: '8081',
+    schema: z.coerce.number().int().min(0).max(65535),
+  },
   API_SERVICE_KEYS: {
     description:
       'Comma-separated keys the conferencing backend presents as "Authorization: Bearer <key>"; each at least 32 characters of randomness (e.g. `openssl rand -base64 32`), so no number of guesses finds one.',

@@ -56,6 +56,10 @@ export function createAgentServer(config: Config, overrides: Partial<Constructor
       // Subscribe and send data (captions, chat, attributes); never publish media.
       permissions: new WorkerPermissions(false, true, true, true, [], false),
       logLevel: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL,
+      // The framework's health server listens on every interface (and a random port outside its
+      // "production" mode); it names the agent and its job count: loopback unless configured.
+      host: config.HEALTH_HOST,
+      port: config.HEALTH_PORT,
       ...overrides,
     }),
   );

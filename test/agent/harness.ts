@@ -52,6 +52,7 @@ export async function startAgentWorker(services: ServicesEnv, sttUrl: string, ex
     STT_MODEL: 'whisper-large-v3',
     STT_LANGUAGE: 'fr',
     LOG_LEVEL: 'info',
+    HEALTH_PORT: '0', // several workers (and other runs) on one machine
     ...extraEnv,
   };
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {

@@ -30,8 +30,9 @@ describe('docker-compose.yml', () => {
 
   it('points each role’s health check at a port that role serves', () => {
     const port = (name: string) => new URL(compose.services[name]!.environment!.HEALTHCHECK_URL!).port;
-    // @livekit/agents' worker serves its health on 8081 unless told otherwise.
-    expect(port('worker')).toBe('8081');
+    // The worker serves its health (on loopback: the HEALTHCHECK runs inside the container) on HEALTH_PORT.
+    expect(port('worker')).toBe(compose.services.worker!.environment?.HEALTH_PORT ?? SETTINGS.HEALTH_PORT.default);
+    expect(compose.services.worker!.environment?.HEALTH_HOST ?? SETTINGS.HEALTH_HOST.default).toBe('127.0.0.1');
     expect(port('pipeline'), 'the pipeline answers /healthz on METRICS_PORT only').toBe(compose.services.pipeline!.environment!.METRICS_PORT);
     expect(port('api')).toBe(compose.services.api!.environment?.API_PORT ?? SETTINGS.API_PORT.default);
   });
