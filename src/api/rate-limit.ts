@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import rateLimit, { normalizeIP, type RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { RATE_LIMIT_PREFIX } from '../meeting/redis-keys.js';
 import type { Caller } from './auth.js';
 import { ApiError } from './errors.js';
 
@@ -44,8 +45,6 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   failedAuth: { max: 20, windowSeconds: 60 },
 };
 
-/** Prefix of the counters in Redis (they expire with their window). */
-export const RATE_LIMIT_NAMESPACE = 'meeting-agent:api:rate-limit:';
 
 /**
  * The budget a request spends: `service:<key number>`, `host:<digest of room and identity>` (no
@@ -79,7 +78,7 @@ export function rateLimitOptions(options: {
   return {
     global: true,
     redis: options.redis,
-    nameSpace: options.namespace ?? RATE_LIMIT_NAMESPACE,
+    nameSpace: options.namespace ?? RATE_LIMIT_PREFIX,
     keyGenerator: (req) => limitKey(callerOf(req), req.ip),
     max: (_req, key) => limitOf(limits, key).max,
     timeWindow: (_req, key) => limitOf(limits, key).windowSeconds * 1000,

@@ -15,6 +15,8 @@
  *   still point at the erased meeting.
  * - **stop requests** (`meetingKeys.stopRequested`): a day (`STOP_REQUEST_SECONDS`).
  * - **webhook ids** (`webhookSeenKey`): event ids LiveKit sent, for replay protection (a day).
+ * - **rate-limit counters** (`RATE_LIMIT_PREFIX`, written by @fastify/rate-limit): one per client
+ *   address or credential digest, expiring with their window (a minute).
  *
  * Meeting ids are 1-100 of `[A-Za-z0-9_-]` (no ':' nor glob characters), so one meeting's keys
  * can never match another's pattern.
@@ -78,6 +80,9 @@ export const roomKeys = {
 
 /** String per LiveKit webhook event id already processed (replay protection). */
 export const webhookSeenKey = (eventId: string) => `${PREFIX}:api:webhook-seen:${eventId}`;
+
+/** Prefix of the API's rate-limit counters (src/api/rate-limit.ts; the plugin appends the key). */
+export const RATE_LIMIT_PREFIX = `${PREFIX}:api:rate-limit:`;
 
 /** TTL of a meeting's keys, in seconds: its retention (RETENTION_DAYS, the S3 lifecycle's days). */
 export function retentionSeconds(retentionDays: number): number {
