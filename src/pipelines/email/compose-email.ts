@@ -1,11 +1,13 @@
 /**
  * The summary email, from the stored minutes: HTML and text parts rendered from the templates in
  * templates/email/, in the meeting's language (French unless it is English). Every value coming
- * from the meeting (titles, names, model output) is escaped in the HTML part.
+ * from the meeting (titles, names, model output) is escaped in the HTML part, and any link or
+ * address in it is defanged, so that the email's only links are the artefacts' own.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assetRoot, promptLanguage } from '../minutes/prompts.js';
+import { defang } from '../minutes/contact-details.js';
 import { citationText } from '../minutes/render-minutes-markdown.js';
 import type { Minutes } from '../minutes/minutes-schema.js';
 import type { ArtefactName, PresignedLink } from '../../storage/meeting-artifacts.js';
@@ -72,18 +74,19 @@ export function composeMinutesEmail(input: ComposeInput): ComposedEmail {
   const lang = promptLanguage(minutes.language);
   const nobody = lang === 'en' ? 'unassigned' : 'non désigné';
   const expiry = input.links[0]?.expiresAt;
+  const d = defang;
   const context: TemplateContext = {
-    recipientName: input.recipientName,
-    title: minutes.title,
+    recipientName: input.recipientName === null ? null : d(input.recipientName),
+    title: d(minutes.title),
     meetingDate: input.meetingDate ? formatDay(input.meetingDate, lang) : null,
     incomplete: !minutes.generation.transcriptComplete,
-    summary: minutes.summary,
+    summary: d(minutes.summary),
     hasDecisions: minutes.decisions.length > 0,
-    decisions: minutes.decisions.map((d) => ({ text: d.text, refs: citationText(d.citations) })),
+    decisions: minutes.decisions.map((x) => ({ text: d(x.text), refs: citationText(x.citations) })),
     hasActions: minutes.actionItems.length > 0,
-    actions: minutes.actionItems.map((a) => ({ task: a.task, owner: a.owner?.name ?? nobody, due: a.dueDate, refs: citationText(a.citations) })),
+    actions: minutes.actionItems.map((a) => ({ task: d(a.task), owner: d(a.owner?.name ?? nobody), due: a.dueDate === null ? null : d(a.dueDate), refs: citationText(a.citations) })),
     hasQuestions: minutes.openQuestions.length > 0,
-    questions: minutes.openQuestions.map((q) => ({ text: q.text, refs: citationText(q.citations) })),
+    questions: minutes.openQuestions.map((q) => ({ text: d(q.text), refs: citationText(q.citations) })),
     hasLinks: input.links.length > 0,
     links: input.links.map((l) => ({ label: LINK_LABELS[lang][l.name] ?? l.name, url: l.url })),
     linksExpireAt: expiry ? formatDate(expiry, lang) : null,

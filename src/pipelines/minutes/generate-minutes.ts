@@ -1,8 +1,10 @@
 /**
  * Transcript → minutes. Short meetings: one model call. Above the token budget: the transcript is
  * cut between turns, the parts are summarised in parallel (bounded), and one more call merges
- * them, so the chain of calls that wait on one another is 2 deep whatever the length. Invalid
- * output gets one repair attempt, then a MinutesError: partial minutes are never returned.
+ * them, so the chain of calls that wait on one another is 2 deep whatever the length. A cut-off
+ * answer (finish_reason=length) is asked again with four times the output budget, never re-sent
+ * unchanged; other invalid output gets one repair attempt; then a MinutesError: partial minutes are
+ * never returned. Minutes JSON wrapped in one Markdown code fence is read as the JSON it wraps.
  * No speech, or too little, gives an honest note and no model call at all.
  */
 import { createLogger } from '../../logging.js';
@@ -37,10 +39,19 @@ export interface GenerateMinutesOptions {
   estimator?: TokenEstimator;
   /** Fewer spoken words than this: the honest note instead of minutes. */
   minWords?: number;
+  /** max_tokens of a call (DEFAULT_OUTPUT_TOKENS); a cut-off answer is asked again with OUTPUT_BUDGET_GROWTH times more. */
+  outputTokens?: number;
   now?: () => Date;
 }
 
 export const DEFAULT_MIN_WORDS = 25;
+/**
+ * Output budget of one call: 4,096 tokens are about 14,000 characters at the 3.5 characters per
+ * token of token-estimate.ts, some five times the largest minutes in fixtures/cassettes (2,491
+ * characters); a cut-off answer gets 4x (16,384), still far below the models' context.
+ */
+export const DEFAULT_OUTPUT_TOKENS = 4096;
+export const OUTPUT_BUDGET_GROWTH = 4;
 export const DEFAULT_PART_CONCURRENCY = 3;
 
 /** Runs `fn` over items with at most `limit` in flight; results in input order. */
@@ -64,6 +75,16 @@ function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]
     .join('; ');
 }
 
+/**
+ * The JSON text of an answer: the whole content, or what one Markdown code fence around the whole
+ * content holds (```json … ``` as chat models often write it). Prose around the fence, or a fence
+ * around part of the answer, is left as is (and is then not valid JSON).
+ */
+export function unfence(content: string): string {
+  const m = /^\s*```[a-zA-Z]*[ \t]*\r?\n([\s\S]*?)\r?\n[ \t]*```\s*$/.exec(content);
+  return m && !m[1]?.includes('```') ? (m[1] ?? '') : content;
+}
+
 /** Parses an answer; returns the draft or a description of what is wrong (no content in it). */
 export function parseDraft(answer: ChatAnswer): { draft: MinutesDraft } | { problem: string } {
   if (answer.finishReason !== 'stop') {
@@ -72,7 +93,7 @@ export function parseDraft(answer: ChatAnswer): { draft: MinutesDraft } | { prob
   if (answer.content === null || answer.content.trim() === '') return { problem: 'the answer is empty' };
   let json: unknown;
   try {
-    json = JSON.parse(answer.content);
+    json = JSON.parse(unfence(answer.content));
   } catch (e) {
     return { problem: `the answer is not valid JSON (${(e as Error).message.slice(0, 120)})` };
   }
@@ -117,20 +138,34 @@ class Run {
     return answer;
   }
 
-  /** One call, and one repair attempt when its output is not valid minutes. Returns the depth used. */
+  /**
+   * One call; a cut-off answer is asked again, the same messages with OUTPUT_BUDGET_GROWTH times the
+   * output budget; other invalid output gets one repair attempt. Returns the depth used.
+   */
   async draft(messages: ChatMessage[], purpose: ChatCall['purpose']): Promise<{ draft: MinutesDraft; depth: number }> {
-    const first = await this.#call({ messages, purpose });
-    const parsed = parseDraft(first);
-    if ('draft' in parsed) return { draft: parsed.draft, depth: 1 };
-    log.warn({ meetingId: this.meetingId, purpose, finishReason: first.finishReason }, 'invalid minutes output; one repair attempt');
+    const budget = this.opts.outputTokens ?? DEFAULT_OUTPUT_TOKENS;
+    let answer = await this.#call({ messages, purpose, maxTokens: budget });
+    let depth = 1;
+    if (answer.finishReason === 'length') {
+      const larger = budget * OUTPUT_BUDGET_GROWTH;
+      log.warn({ meetingId: this.meetingId, purpose, maxTokens: budget, retryMaxTokens: larger }, 'minutes answer cut off; asking again with a larger output budget');
+      answer = await this.#call({ messages, purpose, maxTokens: larger });
+      depth = 2;
+      if (answer.finishReason === 'length') {
+        throw new MinutesError(`the model's minutes were cut off (finish_reason=length) twice (${purpose}), the second time with ${larger} output tokens`, 'invalid_output');
+      }
+    }
+    const parsed = parseDraft(answer);
+    if ('draft' in parsed) return { draft: parsed.draft, depth };
+    log.warn({ meetingId: this.meetingId, purpose, finishReason: answer.finishReason }, 'invalid minutes output; one repair attempt');
     this.repaired = true;
     const repair: ChatMessage[] = [
       ...messages,
-      { role: 'assistant', content: first.content ?? '' },
+      { role: 'assistant', content: answer.content ?? '' },
       { role: 'user', content: fillPrompt(loadPrompt('repair', this.lang), { errors: parsed.problem }) },
     ];
-    const second = parseDraft(await this.#call({ messages: repair, purpose: 'repair' }));
-    if ('draft' in second) return { draft: second.draft, depth: 2 };
+    const second = parseDraft(await this.#call({ messages: repair, purpose: 'repair', maxTokens: budget * OUTPUT_BUDGET_GROWTH }));
+    if ('draft' in second) return { draft: second.draft, depth: depth + 1 };
     throw new MinutesError(`the model's minutes were invalid twice (${purpose}): ${second.problem}`, 'invalid_output');
   }
 }
@@ -172,6 +207,9 @@ function noSpeechMinutes(transcript: Transcript, words: number, now: Date): Minu
       usage: { promptTokens: 0, completionTokens: 0, estimatedPromptTokens: 0 },
       droppedCitations: 0,
       droppedOwners: 0,
+      ambiguousOwners: 0,
+      droppedItems: 0,
+      removedContactDetails: 0,
       transcriptComplete: transcript.completeness.complete,
     },
   });
@@ -251,8 +289,7 @@ export async function generateMinutes(transcript: Transcript, opts: GenerateMinu
       parts,
       repaired: run.repaired,
       usage: run.usage,
-      droppedCitations: resolver.stats.droppedCitations,
-      droppedOwners: resolver.stats.droppedOwners,
+      ...resolver.stats,
       transcriptComplete: transcript.completeness.complete,
     },
   });

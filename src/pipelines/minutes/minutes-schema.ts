@@ -90,6 +90,12 @@ export const MinutesSchema = z
       droppedCitations: z.number().int().nonnegative(),
       /** Owners the model named who are not participants, set to null. */
       droppedOwners: z.number().int().nonnegative(),
+      /** Owners more than one person could be (two participants, or one and someone else the transcript names), set to null. */
+      ambiguousOwners: z.number().int().nonnegative(),
+      /** Decisions, actions and questions not published because none of their citations named a real turn. */
+      droppedItems: z.number().int().nonnegative(),
+      /** Links, email addresses and phone numbers removed because the turns cited do not say them. */
+      removedContactDetails: z.number().int().nonnegative(),
       transcriptComplete: z.boolean(),
     }),
   })

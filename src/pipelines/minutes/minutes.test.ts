@@ -34,15 +34,19 @@ describe('minutes: checking the model against the transcript', () => {
     expect(r.stats.droppedCitations).toBe(2);
   });
 
-  it('keeps owners who are participants (by identity or unique first name) and nulls the others', () => {
+  it('keeps owners who are participants (by identity or unique first name); an item citing no turn is not published', () => {
     const r = new DraftResolver(transcript);
-    const owners = r.resolve(draft).actionItems.map((a) => a.owner?.name ?? null);
+    const owners = r.resolve({ ...draft, actionItems: draft.actionItems.map((a) => ({ ...a, turns: a.turns.length ? a.turns : ['T001'] })) }).actionItems.map((a) => a.owner?.name ?? null);
     expect(owners).toEqual(['Bruno Lefèvre', 'Chloé Dubois', null]);
+    expect(r.stats).toMatchObject({ droppedOwners: 1, droppedItems: 0 });
+    const dropped = new DraftResolver(transcript);
+    expect(dropped.resolve(draft).actionItems.map((a) => a.task)).toEqual(['A', 'B']);
+    expect(dropped.stats.droppedItems).toBe(1);
   });
 
   it('keeps a due date only when the cited turns say it', () => {
     const dues = new DraftResolver(transcript).resolve(draft).actionItems.map((a) => a.dueDate);
-    expect(dues).toEqual(['vendredi 11 décembre', null, null]);
+    expect(dues).toEqual(['vendredi 11 décembre', null]);
   });
 
   it('shows spoken text to the model as data that cannot close the transcript delimiter or forge a turn', () => {
@@ -69,16 +73,17 @@ describe('minutes: checking the model against the transcript', () => {
     expect(peak).toBe(3);
   });
 
-  it('a cut-off answer (finish_reason=length) is repaired, not trusted', async () => {
+  it('a cut-off answer (finish_reason=length) is asked again with a larger output budget, not repaired from its piece', async () => {
     const calls: ChatCall[] = [];
     const chat: MinutesChat = async (call) => {
       calls.push(call);
-      const ok = call.purpose === 'repair';
+      const ok = calls.length === 2;
       return { content: ok ? JSON.stringify(draft) : '{"title": "x", "summ', finishReason: ok ? 'stop' : 'length', promptTokens: 100, completionTokens: 10, model: 'm' };
     };
-    const minutes = await generateMinutes(transcript, { chat, model: 'm', tokenBudget: 24_000 });
-    expect(minutes.generation).toMatchObject({ repaired: true, calls: 2 });
-    expect(calls[1]?.messages.at(-1)?.content).toMatch(/finish_reason=length/);
+    const minutes = await generateMinutes(transcript, { chat, model: 'm', tokenBudget: 24_000, outputTokens: 1000 });
+    expect(minutes.generation).toMatchObject({ repaired: false, calls: 2, sequentialDepth: 2 });
+    expect(calls.map((c) => c.maxTokens)).toEqual([1000, 4000]);
+    expect(calls[1]?.messages).toEqual(calls[0]?.messages);
   });
 });
 

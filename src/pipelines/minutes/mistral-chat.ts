@@ -17,6 +17,8 @@ export interface ChatCall {
   messages: ChatMessage[];
   /** What the call is for (metrics and logs; never sent). */
   purpose: 'minutes' | 'part' | 'merge' | 'repair';
+  /** Output budget (max_tokens); the model's default when absent. */
+  maxTokens?: number;
 }
 
 export interface ChatAnswer {
@@ -66,6 +68,7 @@ export function createMistralChat(options: MistralChatOptions): MinutesChat {
       messages: call.messages,
       responseFormat: MinutesDraftSchema,
       temperature: options.temperature ?? 0.2,
+      ...(call.maxTokens !== undefined ? { maxTokens: call.maxTokens } : {}),
     });
     const choice = response.choices?.[0];
     const content = choice?.message?.content;
