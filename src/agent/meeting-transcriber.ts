@@ -90,6 +90,8 @@ export class MeetingTranscriber {
   readonly #optedOut = new Set<string>();
   /** Per identity: the trusted address (null: none) and the untrusted values ignored so far. */
   readonly #addresses = new Map<string, { email: string | null; ignored: IgnoredAddressReason[] }>();
+  /** Captures stopped (opt-out, departure, track gone) whose VAD is still catching up. */
+  readonly #stopping = new Set<Promise<void>>();
   #humansSeen = false;
   #emptyTimer: NodeJS.Timeout | undefined;
   #maxTimer: NodeJS.Timeout | undefined;
@@ -135,8 +137,8 @@ export class MeetingTranscriber {
     this.#on(RoomEvent.TrackSubscribed, (track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) =>
       this.#startCapture(track, pub, p),
     );
-    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
-    this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid, true));
+    this.#on(RoomEvent.TrackUnsubscribed, (_t: RemoteTrack, pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid));
+    this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid));
     this.#on(RoomEvent.ParticipantAttributesChanged, (changed: Record<string, string>, p: Participant) => {
       if (p === room.localParticipant) return;
       if (ATTR.optOut in changed) this.#optOutChanged(p as RemoteParticipant);
@@ -180,7 +182,8 @@ export class MeetingTranscriber {
     clearTimeout(this.#emptyTimer);
     for (const [event, handler] of this.#handlers) room.off(event, handler as never);
     if (room.isConnected) await this.#setState('ending');
-    await Promise.all([...this.#captures.keys()].map((sid) => this.#stopCapture(sid, true)));
+    await Promise.all([...this.#captures.keys()].map((sid) => this.#stopCapture(sid)));
+    await Promise.all([...this.#stopping]);
     await this.settled();
     await this.#o.processor.drain(this.#o.drainMs ?? 20_000);
     await this.#storeChain;
@@ -289,7 +292,7 @@ export class MeetingTranscriber {
 
   #participantLeft(p: RemoteParticipant): void {
     if (this.#ending || !isTranscribable(p)) return;
-    for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid, true);
+    for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid);
     this.#event('participant_left', p);
     this.#checkEmpty();
   }
@@ -318,7 +321,7 @@ export class MeetingTranscriber {
     if (out) {
       this.#optedOut.add(p.identity);
       this.#log.info({ participants: 1 }, 'a participant opted out');
-      for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid, false);
+      for (const [sid, c] of this.#captures) if (c.identity === p.identity) void this.#stopCapture(sid);
       for (const pub of p.trackPublications.values()) if (pub.subscribed) (pub as RemoteTrackPublication).setSubscribed(false);
     } else {
       this.#optedOut.delete(p.identity);
@@ -351,12 +354,22 @@ export class MeetingTranscriber {
     this.#log.debug({ trackSid: sid }, 'capturing a microphone');
   }
 
-  async #stopCapture(sid: string | undefined, flush: boolean): Promise<void> {
+  /**
+   * Stops a capture; what it received before is still cut and transcribed (see TrackCapture.stop).
+   * The meeting's end waits for every capture still stopping, so its last utterance is counted.
+   */
+  async #stopCapture(sid: string | undefined): Promise<void> {
     if (!sid) return;
     const c = this.#captures.get(sid);
     if (!c) return;
     this.#captures.delete(sid);
-    await c.capture.stop({ flush });
+    const stopping = c.capture.stop();
+    this.#stopping.add(stopping);
+    try {
+      await stopping;
+    } finally {
+      this.#stopping.delete(stopping);
+    }
   }
 
   /** Called synchronously by the segmenter: the audio is already a private copy. */

@@ -56,7 +56,6 @@ export class TrackCapture {
   readonly #anchors: { sample: number; ms: number }[] = [];
   #pushed = 0;
   #stopped = false;
-  #discard = false;
   readonly #done: Promise<void>;
 
   constructor(opts: TrackCaptureOptions) {
@@ -79,15 +78,14 @@ export class TrackCapture {
   }
 
   /**
-   * Stops reading the track. With `flush`, the utterance in progress is emitted (the speaker left,
-   * the meeting ends), after the VAD has caught up with what was received; without, it is dropped
-   * (the participant opted out: respect it from now on).
+   * Stops reading the track, for whatever reason (the speaker left or opted out, the track went
+   * away, the meeting ends). What was received until now is still analysed, however far the VAD is
+   * behind, and the utterance in progress is cut there and emitted: words spoken before an opt-out
+   * were spoken under the notice and are kept; nothing received after it is read.
    */
-  async stop({ flush }: { flush: boolean }): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#discard = !flush;
-    if (!flush) this.#windows.clear();
     await this.#reader.cancel().catch(() => undefined);
     await this.#done;
   }
@@ -102,7 +100,6 @@ export class TrackCapture {
   }
 
   #emit(cut: CutUtterance): void {
-    if (this.#discard) return;
     this.#opts.onUtterance({ ...cut, startMs: Math.round(this.#toMeetingMs(cut.speechStartSample)), endMs: Math.round(this.#toMeetingMs(cut.speechEndSample)) });
   }
 
@@ -176,10 +173,6 @@ class WindowQueue {
   end(): void {
     this.#ended = true;
     this.#notify();
-  }
-
-  clear(): void {
-    this.#items = [];
   }
 
   async next(): Promise<Int16Array | undefined> {
