@@ -61,7 +61,10 @@ async function main(): Promise<void> {
     ...(minScore !== undefined ? { match: { minScore } } : {}),
     onRequest: values.quiet
       ? undefined
-      : (e) => console.error(`replay ${e.route} ${e.status} ${e.outcome}${e.entryId ? ` ${e.entryId}` : ''} ${e.ms}ms`),
+      : (e) =>
+          console.error(
+            `replay ${e.route} ${e.status} ${e.outcome}${e.entryId ? ` ${e.entryId}` : ''}${e.match ? ` score=${e.match.score} ${e.match.method}` : ''} ${e.ms}ms`,
+          ),
   });
   console.log(server.url);
   const stop = () => {

@@ -18,7 +18,7 @@ import { FaultInjector, type FaultRuleInput, type FaultView, type RouteName } fr
 import { DEFAULT_SILENCE_FLOOR_DB } from './fingerprint.js';
 import { errorBody, faultMessage, HttpError, readBody, send, sendError, sendJson, sleep } from './http-io.js';
 import { Recorder, type Upstream } from './recorder.js';
-import { checkEntryFingerprint, DEFAULT_MATCH_OPTIONS, type MatchOptions } from './transcription-match.js';
+import { checkEntryFingerprint, DEFAULT_MATCH_OPTIONS, type MatchMethod, type MatchOptions } from './transcription-match.js';
 import { analyseUpload, answerTranscription, type Reply } from './transcription-replay.js';
 import { parseTranscriptionRequest } from './transcription-request.js';
 import { scriptedChatReply, scriptedTranscriptionReply, type RouteScript, type ScriptedCall } from './scripted.js';
@@ -32,6 +32,8 @@ export interface ReplayLogEvent {
   /** matched, silence, unmatched, recorded, fault, invalid... never content. */
   outcome: string;
   entryId?: string;
+  /** A matched transcription's score and method (see transcription-match.ts). */
+  match?: { score: number; method: MatchMethod };
 }
 
 export interface ReplayServerOptions {
@@ -237,7 +239,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     }
     if (outcome.kind === 'matched') {
       bump('matched', route);
-      return reply(res, route, outcome.reply, 'matched', outcome.entryId);
+      return { ...reply(res, route, outcome.reply, 'matched', outcome.entryId), match: { score: outcome.score, method: outcome.method } };
     }
     const lookedFor = {
       model: tr.model,

@@ -7,8 +7,15 @@ import type { MistralTranscription, OpenAiVerboseTranscription, SilenceEntry, Tr
 import { fingerprintPcm, isSilent, SAMPLE_RATE, type Fingerprint } from './fingerprint.js';
 import { HttpError } from './http-io.js';
 import { cropMistral, cropOpenAi, languageName, renderMistral, renderOpenAi } from './transcription-format.js';
-import { findSilenceEntry, matchTranscription, type MatchOptions, type TranscriptionMiss } from './transcription-match.js';
+import { findSilenceEntry, matchTranscription, type MatchMethod, type MatchOptions, type TranscriptionMiss } from './transcription-match.js';
 import type { TranscriptionRequest } from './transcription-request.js';
+
+/**
+ * Response headers of a matched transcription: the match score (0..1, three decimals) and its
+ * method (`whole`, or `blocks` when the upload had gaps or drops, e.g. WebRTC under load).
+ */
+export const MATCH_SCORE_HEADER = 'x-replay-match-score';
+export const MATCH_METHOD_HEADER = 'x-replay-match-method';
 
 export interface Reply {
   status: number;
@@ -49,7 +56,7 @@ export interface TranscriptionLibrary {
 }
 
 export type TranscriptionOutcome =
-  | { kind: 'matched'; reply: Reply; entryId: string; score: number; fromSec: number }
+  | { kind: 'matched'; reply: Reply; entryId: string; score: number; method: MatchMethod; fromSec: number }
   | { kind: 'silence'; reply: Reply; entryId: string | null }
   | { kind: 'unmatched'; miss: TranscriptionMiss; upload: Upload };
 
@@ -64,13 +71,26 @@ export function answerTranscription(tr: TranscriptionRequest, upload: Upload, li
 
   const found = matchTranscription(lib.transcriptions, { ...query, fingerprint: upload.fingerprint }, opts);
   if ('miss' in found) return { kind: 'unmatched', miss: found.miss, upload };
-  const { entry, alignment, fromSec } = found.hit;
-  const window = { fromSec, durationSec: upload.durationSec };
-  const response =
-    entry.provider === 'openai'
-      ? cropOpenAi(entry.response, window)
-      : { ...cropMistral(entry.response, window), model: entry.model === '*' ? tr.model : entry.response.model };
-  return { kind: 'matched', reply: renderTranscription(tr, response), entryId: entry.id, score: alignment.score, fromSec };
+  const { entry, alignment, method, fromSec, spanSec } = found.hit;
+  // The recorded stretch the upload covers: with gaps or drops a little shorter or longer than the
+  // upload, whose own duration the answer still gives.
+  const window = { fromSec, durationSec: method === 'whole' ? upload.durationSec : spanSec };
+  const uploadSec = Math.round(upload.durationSec * 100) / 100;
+  let response: OpenAiVerboseTranscription | MistralTranscription;
+  if (entry.provider === 'openai') {
+    response = { ...cropOpenAi(entry.response, window), duration: uploadSec };
+  } else {
+    const cropped = cropMistral(entry.response, window);
+    response = {
+      ...cropped,
+      model: entry.model === '*' ? tr.model : entry.response.model,
+      usage: { ...cropped.usage, prompt_audio_seconds: Math.ceil(upload.durationSec) },
+    };
+  }
+  const reply = renderTranscription(tr, response);
+  const score = Math.round(alignment.score * 1000) / 1000;
+  reply.headers = { ...reply.headers, [MATCH_SCORE_HEADER]: String(score), [MATCH_METHOD_HEADER]: method };
+  return { kind: 'matched', reply, entryId: entry.id, score, method, fromSec };
 }
 
 function emptyResponse(tr: TranscriptionRequest, lang: string, duration: number): OpenAiVerboseTranscription | MistralTranscription {
