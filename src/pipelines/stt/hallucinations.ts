@@ -74,6 +74,8 @@ export function normaliseForMatch(text: string): string {
 /** Decides whether a text is made only of phrases from a list (any order, any number of them). */
 export class PhraseList {
   readonly #phrases: string[][];
+  /** The same phrases read backwards, for suffixLength (built on first use). */
+  #reversed: PhraseList | undefined;
 
   constructor(phrases: readonly string[]) {
     this.#phrases = [...new Set(phrases.map(normaliseForMatch).filter((p) => p.length > 0))].map((p) => p.split(' '));
@@ -113,9 +115,11 @@ export class PhraseList {
 
   /** How many trailing words are made of phrases (the longest such suffix; 0 when none). */
   suffixLength(words: readonly string[]): number {
-    const reversed = new PhraseList([]);
-    reversed.#phrases.push(...this.#phrases.map((p) => [...p].reverse()));
-    return reversed.prefixLength([...words].reverse());
+    if (!this.#reversed) {
+      this.#reversed = new PhraseList([]);
+      this.#reversed.#phrases.push(...this.#phrases.map((p) => [...p].reverse()));
+    }
+    return this.#reversed.prefixLength([...words].reverse());
   }
 }
 
