@@ -2,15 +2,18 @@
  * Erasure and retention leave no copy (issue 12, kind 4), on real Redis and MinIO with Mistral
  * replayed: what Redis keeps on disk after an erasure, the lifetime of every key a meeting leaves
  * after each path (finished, failed finalisation, an agent that died mid-meeting), and
- * `meeting-agent delete` on a meeting still running.
+ * `meeting-agent delete` on a meeting still running; and the retention tag on every object under a
+ * meeting's prefix, the audio the agent spools while speech-to-text is down (replayed, 503) included.
+ * One Redis database (11) for the whole file: each harness empties it.
  */
+import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main as deleteMain } from '../../src/cli/delete.js';
 import { startRedisServer, type RedisServer } from '../../src/local/redis-server.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
@@ -18,11 +21,17 @@ import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { meetingKeys, roomKeys } from '../../src/meeting/redis-keys.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { SequenceCounter } from '../../src/agent/sequence-counter.js';
+import { UtteranceProcessor } from '../../src/agent/utterance-processor.js';
+import { createLogger } from '../../src/logging.js';
+import { segmentId } from '../../src/meeting/segment.js';
+import { createSpeechToText } from '../../src/pipelines/stt/index.js';
+import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { eraseMeeting } from '../../src/pipelines/erase-meeting.js';
 import { SentMarkers } from '../../src/pipelines/email/mailer.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
 import { jobIds, QUEUE } from '../../src/pipelines/queues/queue-names.js';
-import { ensureBucket, MeetingArtifacts } from '../../src/storage/meeting-artifacts.js';
+import { ensureBucket, installRetentionLifecycle, MeetingArtifacts, retentionRuleId } from '../../src/storage/meeting-artifacts.js';
+import { FIXTURE_CASSETTE } from '../agent/harness.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { startHarness, until, type Harness } from './harness.js';
 import { fixtureMeeting, segmentsFor } from './meeting-fixtures.js';
@@ -277,4 +286,85 @@ describe('meeting-agent delete on a meeting still running', () => {
       redis.disconnect();
     }
   });
+});
+
+describe('retention tags on everything under a meeting\u2019s prefix (spooled audio included)', () => {
+  let h: Harness;
+  let stt: ReplayServer;
+
+  beforeAll(async () => {
+    h = await startHarness({ db: 11, cassettes: [], startWorkers: false });
+    stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stt?.close();
+    await h?.close();
+  });
+
+  async function tagsOf(key: string): Promise<Record<string, string>> {
+    const out = await h.s3.send(new GetObjectTaggingCommand({ Bucket: h.bucket, Key: key }));
+    return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key, t.Value]));
+  }
+
+  /** Runs utterances through the agent's processor while speech-to-text answers 503: they end in the spool. */
+  async function spoolUtterances(meetingId: string, n: number): Promise<void> {
+    stt.setFaults({ route: 'openai.transcriptions', status: 503 });
+    const processor = new UtteranceProcessor({
+      meetingId,
+      language: 'fr',
+      stt: createSpeechToText(
+        { STT_PROVIDER: 'openai-compatible', STT_BASE_URL: `${stt.url}/v1`, STT_API_KEY: '', STT_MODEL: 'whisper-large-v3', STT_CONCURRENCY: 2, STT_TIMEOUT_MS: 5_000 },
+        { retry: { maxAttempts: 1 } },
+      ),
+      queues: h.queues,
+      s3: h.s3,
+      bucket: h.bucket,
+      prefix: 'meetings/',
+      retentionDays: RETENTION_DAYS,
+      captions: async () => undefined,
+      liveDeadlineMs: 5_000,
+      logger: createLogger('test', 'silent'),
+    });
+    for (let sequence = 0; sequence < n; sequence++) {
+      // One second of a 440 Hz tone: what matters is that it cannot be transcribed now.
+      const samples = Int16Array.from({ length: 16_000 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 16_000)));
+      processor.submit({
+        participant: { identity: 'alice', name: 'Alice' },
+        trackSid: 'TR_x',
+        sequence,
+        segmentId: segmentId('alice', sequence),
+        startMs: sequence * 2000,
+        endMs: sequence * 2000 + 1000,
+        startedAt: new Date().toISOString(),
+        audio: { samples, sampleRate: 16_000, channels: 1 },
+        cutAt: performance.now(),
+      });
+    }
+    await processor.drain(20_000);
+    expect(processor.stats.deferred).toBe(n);
+  }
+
+  it('spooled audio is tagged like the artefacts, so the lifecycle rule deletes it even if its job never runs', async () => {
+    const meetingId = `spool-${randomUUID().slice(0, 8)}`;
+    await spoolUtterances(meetingId, 2);
+    const keys = await h.artifacts.list(meetingId);
+    expect(keys.filter((k) => k.includes('/audio-spool/'))).toHaveLength(2);
+    for (const key of keys) expect(await tagsOf(key), key).toEqual({ retention: `${RETENTION_DAYS}d` });
+    // And that tag is exactly the one the installed lifecycle rule expires.
+    const rules = await installRetentionLifecycle(h.s3, h.bucket, RETENTION_DAYS);
+    expect(rules.find((r) => r.ID === retentionRuleId(RETENTION_DAYS))?.Filter?.Tag).toEqual({ Key: 'retention', Value: `${RETENTION_DAYS}d` });
+  }, 60_000);
+
+  it('a meeting with artefacts, manifest and spool side by side: not one object under its prefix lacks the tag', async () => {
+    const meetingId = `mixed-${randomUUID().slice(0, 8)}`;
+    await spoolUtterances(meetingId, 1);
+    const artifacts = new MeetingArtifacts(h.s3, { bucket: h.bucket, prefix: 'meetings/', retentionDays: RETENTION_DAYS, linkExpiryHours: 1 });
+    await artifacts.store(meetingId, { 'transcript.vtt': 'WEBVTT\n', 'transcript.json': '{}', 'minutes.md': '# Compte rendu\n' });
+    const keys = await artifacts.list(meetingId);
+    expect(keys.map((k) => k.slice(`meetings/${meetingId}/`.length)).sort()).toEqual([`audio-spool/${segmentId('alice', 0)}.flac`, 'manifest.json', 'minutes.md', 'transcript.json', 'transcript.vtt']);
+    const untagged = [];
+    for (const key of keys) if ((await tagsOf(key)).retention !== `${RETENTION_DAYS}d`) untagged.push(key);
+    expect(untagged).toEqual([]);
+  }, 60_000);
 });
