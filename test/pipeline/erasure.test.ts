@@ -4,7 +4,8 @@
  * after each path (finished, failed finalisation, an agent that died mid-meeting), and
  * `meeting-agent delete` on a meeting still running; and the retention tag on every object under a
  * meeting's prefix, the audio the agent spools while speech-to-text is down (replayed, 503) included.
- * One Redis database (11) for the whole file: each harness empties it.
+ * The file runs its own Redis server: each harness empties its database, and every shared one
+ * belongs to another test file.
  */
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
@@ -40,6 +41,14 @@ const RETENTION_DAYS = 30;
 const RETENTION_S = RETENTION_DAYS * 86_400;
 const services = inject('services');
 const s3 = createS3Client(services);
+
+let ownRedis: RedisServer;
+beforeAll(async () => {
+  ownRedis = await startRedisServer({ workDir: mkdtempSync(join(tmpdir(), 'redis-erasure-file-')) });
+});
+afterAll(async () => {
+  await ownRedis?.stop();
+});
 
 /** Every key whose name contains the meeting id, with its TTL in seconds (-1: none). */
 async function keysNaming(redis: Redis, meetingId: string): Promise<Map<string, number>> {
@@ -189,7 +198,7 @@ describe('every key a meeting leaves expires with its retention', () => {
   }
 
   it('a meeting whose finalisation failed (Mistral answering 401): state, addresses and transcript all expire', async () => {
-    h = await startHarness({ db: 11, cassettes: ['fixtures/cassettes/minutes-comite-projet.json'], faults: [{ route: 'mistral.chat', status: 401 }] });
+    h = await startHarness({ db: 1, redisUrl: ownRedis.url, cassettes: ['fixtures/cassettes/minutes-comite-projet.json'], faults: [{ route: 'mistral.chat', status: 401 }] });
     const id = `failed-${randomUUID().slice(0, 8)}`;
     const { counts } = await h.seedMeeting(id, fixtureMeeting(), { requesterEmail: 'hote@mairie-exemple.fr' });
     await until('the segments to be stored', async () => (await h!.store.segments(id)).length === Object.values(counts).reduce((a, b) => a + b, 0));
@@ -202,7 +211,7 @@ describe('every key a meeting leaves expires with its retention', () => {
   });
 
   it('a finished meeting: every key, email markers included, expires within the retention', async () => {
-    h = await startHarness({ db: 11, cassettes: ['fixtures/cassettes/minutes-comite-projet.json'] });
+    h = await startHarness({ db: 1, redisUrl: ownRedis.url, cassettes: ['fixtures/cassettes/minutes-comite-projet.json'] });
     const id = `done-${randomUUID().slice(0, 8)}`;
     const { counts } = await h.seedMeeting(id, fixtureMeeting(), { requesterEmail: 'hote@mairie-exemple.fr' });
     await h.queues.endMeeting(h.store, id, 'room_finished', counts);
@@ -212,7 +221,7 @@ describe('every key a meeting leaves expires with its retention', () => {
   });
 
   it('a meeting whose agent died mid-meeting (never ended, never finalised): whatever was written already expires', async () => {
-    h = await startHarness({ db: 11, cassettes: [], startWorkers: false });
+    h = await startHarness({ db: 1, redisUrl: ownRedis.url, cassettes: [], startWorkers: false });
     const id = `orphan-${randomUUID().slice(0, 8)}`;
     const store = new MeetingStore(h.connection, { retentionDays: RETENTION_DAYS });
     // What the agent, the API and the mailer write while a meeting runs, each through its own module.
@@ -239,8 +248,7 @@ describe('every key a meeting leaves expires with its retention', () => {
 
 describe('meeting-agent delete on a meeting still running', () => {
   it('refuses and erases nothing while it runs; once it is over, no key names the meeting', async () => {
-    const db = 11;
-    const url = `${services.REDIS_URL}/${db}`;
+    const url = `${ownRedis.url}/2`;
     const redis = createRedisConnection(url);
     const bucket = `delete-live-${randomUUID().slice(0, 8)}`;
     await ensureBucket(s3, bucket);
@@ -293,7 +301,7 @@ describe('retention tags on everything under a meeting\u2019s prefix (spooled au
   let stt: ReplayServer;
 
   beforeAll(async () => {
-    h = await startHarness({ db: 11, cassettes: [], startWorkers: false });
+    h = await startHarness({ db: 1, redisUrl: ownRedis.url, cassettes: [], startWorkers: false });
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
   }, 60_000);
 
