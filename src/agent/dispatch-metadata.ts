@@ -1,5 +1,5 @@
 /**
- * The JSON the conferencing backend or the API gives to `createDispatch` (see interfaces.md).
+ * The JSON the conferencing backend or the API gives to `createDispatch` (see docs/interfaces.md).
  * Every field is optional; a missing meeting id gets a fresh one. Bad metadata is an error the
  * agent reports and leaves on, not something it guesses around.
  */

@@ -31,7 +31,7 @@ import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
 import { errorSummary, type UtteranceProcessor } from './utterance-processor.js';
 
-/** Names in interfaces.md: the contract with conferencing front ends. */
+/** Names in docs/interfaces.md: the contract with conferencing front ends. */
 export const ATTR = {
   state: 'transcription.state',
   language: 'transcription.language',
