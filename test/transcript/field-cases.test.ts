@@ -42,7 +42,8 @@ async function transcribeWith(script: RouteScript, file = RECORDING, maxPieceMs 
   const info = { meetingId: 'case', language: 'fr', startedAt: '2026-11-29T09:00:00.000Z', endedAt: null };
   const transcript = transcriptOf(info, rec.participants.map((p) => ({ ...p, email: null, optedOut: false })), rec.segments, []);
   const files = transcriptFiles(transcript);
-  return { files, transcript: parseTranscriptJson(files['transcript.json']), pieces: rec.pieces.length };
+  // However the recording is cut, each upload got the script's next answer.
+  return { files, transcript: parseTranscriptJson(files['transcript.json']), uploads: server.scriptedCalls('openai.transcriptions').length };
 }
 
 /** Every file's text, normalised as the filter matches (case, accents, punctuation; SRT look-alikes mapped back). */
@@ -50,24 +51,27 @@ const inFile = (content: string) => ` ${normaliseForMatch(content.normalize('NFK
 
 describe('field case credit-appended', () => {
   it('the credit is in no artefact, the real sentence is intact, and transcript.json counts both drops', async () => {
-    const { files, transcript } = await transcribeWith(await loadScript(`${CASES}/credit-appended/stt-appended.json`, 'transcription'));
+    const { files, transcript, uploads } = await transcribeWith(await loadScript(`${CASES}/credit-appended/stt-appended.json`, 'transcription'));
     for (const [name, content] of Object.entries(files)) {
       expect(inFile(content), name).not.toContain(' amara ');
       expect(inFile(content), name).toContain(` ${normaliseForMatch('on valide le budget du pilote pour le premier trimestre, et Bruno prépare le planning détaillé')} `);
     }
-    expect(transcript.turns.map((t) => t.text)).toEqual(["D'accord, on valide le budget du pilote pour le premier trimestre, et Bruno prépare le planning détaillé."]);
-    expect(transcript.completeness.filtered).toEqual({ hallucination: 2 });
+    // Every upload got the case's answer: the sentence once per upload, two drops per upload.
+    const sentence = "D'accord, on valide le budget du pilote pour le premier trimestre, et Bruno prépare le planning détaillé.";
+    expect(transcript.turns.map((t) => t.text).join(' ')).toBe(Array(uploads).fill(sentence).join(' '));
+    expect(transcript.completeness.filtered).toEqual({ hallucination: 2 * uploads });
   });
 });
 
 describe('field case alternating-loop', () => {
   it('each looping sentence at most twice, the first real sentence kept, the drop counted', async () => {
-    const { files, transcript } = await transcribeWith(await loadScript(`${CASES}/alternating-loop/stt-C.json`, 'transcription'));
+    const { files, transcript, uploads } = await transcribeWith(await loadScript(`${CASES}/alternating-loop/stt-C.json`, 'transcription'));
     const said = transcript.turns.map((t) => t.text).join(' ');
     expect(said.startsWith('Bonjour à tous, on commence la réunion de suivi.')).toBe(true);
+    // Per upload (each got the whole answer): each looping sentence at most twice.
     for (const sentence of ['On passe au point suivant.', 'Très bien, merci.']) {
-      expect(said.split(sentence).length - 1, sentence).toBeLessThanOrEqual(2);
-      for (const [name, content] of Object.entries(files)) expect(inFile(content).split(` ${normaliseForMatch(sentence)} `).length - 1, `${name}: ${sentence}`).toBeLessThanOrEqual(2);
+      expect(said.split(sentence).length - 1, sentence).toBeLessThanOrEqual(2 * uploads);
+      for (const [name, content] of Object.entries(files)) expect(inFile(content).split(` ${normaliseForMatch(sentence)} `).length - 1, `${name}: ${sentence}`).toBeLessThanOrEqual(2 * uploads);
     }
     expect(transcript.completeness.filtered.repetition).toBeGreaterThan(0);
   });
@@ -83,14 +87,23 @@ describe('what the filter drops is counted even when a piece loses all its segme
     await promisify(execFile)('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', RECORDING, '-i', RECORDING, '-filter_complex', '[0:a][1:a]concat=n=2:v=0:a=1', twoPieces]);
   });
 
-  it.each([
-    ['the first piece', [creditOnly, real], 1],
-    ['the last piece', [real, creditOnly], 1],
-    ['every piece', [creditOnly, creditOnly], 0],
-  ])('%s', async (_, answers, turns) => {
-    const { transcript, pieces } = await transcribeWith({ kind: 'transcription', script: { answers: answers.map((response) => ({ response })) } }, twoPieces, 20_000);
-    expect(pieces).toBe(2);
-    expect(transcript.turns).toHaveLength(turns);
-    expect(transcript.completeness.filtered).toEqual({ hallucination: answers.filter((a) => a === creditOnly).length });
+  const answers = (list: Record<string, unknown>[]): RouteScript => ({ kind: 'transcription', script: { answers: list.map((response) => ({ response })) } });
+  const drops = (t: { completeness: { filtered: Record<string, number> } }) => t.completeness.filtered.hallucination ?? 0;
+
+  it('every piece', async () => {
+    const { transcript, uploads } = await transcribeWith({ kind: 'transcription', script: { mode: 'fixed', response: creditOnly } }, twoPieces, 20_000);
+    expect(uploads).toBeGreaterThan(1);
+    expect(transcript.turns).toEqual([]);
+    expect(drops(transcript)).toBe(uploads);
+  });
+
+  it('the first piece, or the last', async () => {
+    const { uploads } = await transcribeWith({ kind: 'transcription', script: { mode: 'fixed', response: real } }, twoPieces, 20_000);
+    const first = await transcribeWith(answers([creditOnly, ...Array<typeof real>(uploads - 1).fill(real)]), twoPieces, 20_000);
+    expect(first.transcript.turns.length).toBeGreaterThan(0);
+    expect(drops(first.transcript)).toBe(1);
+    const last = await transcribeWith(answers([...Array<typeof real>(uploads - 1).fill(real), creditOnly]), twoPieces, 20_000);
+    expect(last.transcript.turns.length).toBeGreaterThan(0);
+    expect(drops(last.transcript)).toBe(1);
   });
 });
