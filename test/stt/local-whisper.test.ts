@@ -19,7 +19,7 @@ import { loadCassette } from '../../src/replay/cassette.js';
 import { loadMeetingScript } from '../../src/replay/ground-truth.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { scoreTranscript } from '../accuracy/score.js';
-import { wordErrorRate } from '../accuracy/wer.js';
+import { normaliseWords, wordErrorRate } from '../accuracy/wer.js';
 import { tempDir } from './harness.js';
 import { NON_SPEECH_INPUTS } from './non-speech.js';
 
@@ -66,6 +66,18 @@ describe('the local Whisper behind the product’s speech-to-text client', () =>
     }
     expect(r).toMatchObject({ language: 'en', provider: 'openai-compatible', filtered: [] });
     expect(r.confidence).toBeGreaterThan(0.4);
+  });
+
+  it('gives only the words it heard for a piece cut after two words, and invents no ending', async () => {
+    // The first 350 ms of u03 ("Can we move some money…"), as a VAD cutting too early would send it.
+    const u = script.utterances.find((x) => x.id === 'u03');
+    if (!u) throw new Error('fixture');
+    const audio = await decodeToPcm(join(MEETING, `${u.speaker}.opus`), { startMs: u.startMs - 200, durationMs: 550 });
+    const r = await createSpeechToText(sttConfig(whisper.baseUrl)).transcribe({ audio, language: 'en' });
+    // Measured: "Can we?": a prefix of the truth, no "Thank you." or other stock ending.
+    const heard = normaliseWords(r.text);
+    expect(heard.length, r.text).toBeGreaterThan(0);
+    expect(heard, r.text).toEqual(normaliseWords(u.text).slice(0, heard.length));
   });
 
   it('leaves no text on the silent and the noisy microphones of the meeting, though Whisper answers with segments there', async () => {
