@@ -107,6 +107,16 @@ describe('the hallucination filter on what this Whisper really invents (recorded
     expect(kept.map((s) => s.text)).toEqual([]);
   });
 
+  it('replays the silent microphone’s recorded answer through the replay server, and the product keeps nothing of it', async () => {
+    const replay = await startReplayServer({ provider: 'openai', cassettes: [NON_SPEECH_CASSETTE] });
+    servers.push(replay);
+    const audio = await decodeToPcm(join(MEETING, 'tom.opus'), { startMs: 0, durationMs: 10_000 });
+    const r = await createSpeechToText(sttConfig(`${replay.url}/v1`)).transcribe({ audio, language: 'en' });
+    expect(replay.stats().silence['openai.transcriptions']).toBe(1);
+    expect(r.text).toBe('');
+    expect(r.filtered).toEqual([{ reason: 'no_speech', count: 8 }]);
+  });
+
   it('includes the classic “Thank you so much for watching” loop on a fan’s rumble, caught as repetition', () => {
     const fan = answers.find((e) => e.id === 'local-whisper-fan-rumble');
     expect(fan?.response.text).toMatch(/thank you so much for watching/i);
