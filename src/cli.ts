@@ -9,7 +9,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   worker: { summary: 'join LiveKit rooms when dispatched and transcribe them live', load: () => import('./agent/main.js') },
   pipeline: { summary: 'run the queue workers: deferred speech-to-text, minutes, storage, email', load: () => import('./pipelines/main.js') },
   api: { summary: 'serve the HTTP control plane (start/stop transcription, webhooks, metrics)', load: () => import('./api/main.js') },
-  transcribe: { summary: 'transcribe a recording file: meeting-agent transcribe <file> [--language fr] [--out DIR] [--email a@b]', load: () => import('./cli/transcribe.js') },
+  transcribe: {
+    summary: 'transcribe a recording: meeting-agent transcribe <file> | --speaker "Name=file" ... [--language fr] [--out DIR] [--email a@b]',
+    load: () => import('./cli/transcribe.js'),
+  },
   delete: { summary: 'erase every copy of a finished meeting: meeting-agent delete <meetingId> [--force]', load: () => import('./cli/delete.js') },
 };
 
@@ -44,7 +47,9 @@ async function run(argv: string[]): Promise<number> {
       return 78; // EX_CONFIG
     }
     console.error(e instanceof Error ? e.message : String(e));
-    return 1;
+    // A command may say what kind of failure it was (e.g. transcribe's exit codes).
+    const code = (e as { exitCode?: unknown }).exitCode;
+    return typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1;
   }
 }
 

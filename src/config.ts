@@ -76,9 +76,10 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore only'),
   },
   REDIS_URL: {
-    description: 'Redis for the BullMQ queues (needs maxmemory-policy noeviction).',
+    description:
+      'Redis for the BullMQ queues and the meetings\u2019 state (needs maxmemory-policy noeviction). `transcribe` uses it when set (the meeting can then be read, resumed and erased like a live one); without it, `transcribe` keeps the meeting\u2019s state in its own process.',
     example: 'redis://redis.internal:6379',
-    requiredFor: ['worker', 'pipeline', 'api', 'transcribe'],
+    requiredFor: ['worker', 'pipeline', 'api'],
     secret: true, // may carry a password
     schema: url(['redis:', 'rediss:']),
   },
@@ -173,6 +174,12 @@ export const SETTINGS = {
     default: '30000',
     schema: positiveInt,
   },
+  STT_MAX_UPLOAD_MB: {
+    description: 'Largest upload the speech-to-text provider accepts, in MiB (OpenAI-style endpoints: 25). A larger piece of a recording is split, never sent.',
+    example: '25',
+    default: '25',
+    schema: positiveInt.max(1024),
+  },
   MAX_UTTERANCE_SECONDS: {
     description: 'A monologue is cut at a pause before it gets this long.',
     example: '30',
@@ -211,16 +218,16 @@ export const SETTINGS = {
     schema: positiveInt.min(1000),
   },
   SMTP_URL: {
-    description: 'SMTP server for the summary emails (smtps:// for implicit TLS).',
+    description: 'SMTP server for the summary emails (smtps:// for implicit TLS). `transcribe` needs it only with --email.',
     example: 'smtp://user:password@smtp.example.fr:587',
-    requiredFor: ['pipeline', 'transcribe'],
+    requiredFor: ['pipeline'],
     secret: true, // carries credentials
     schema: url(['smtp:', 'smtps:']),
   },
   MAIL_FROM: {
-    description: 'Sender of the summary emails.',
+    description: 'Sender of the summary emails (`transcribe`: only with --email).',
     example: 'Comptes rendus <no-reply@example.fr>',
-    requiredFor: ['pipeline', 'transcribe'],
+    requiredFor: ['pipeline'],
     schema: z.string().regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address, e.g. no-reply@example.fr'),
   },
   ALLOWED_HOSTS: {

@@ -19,13 +19,34 @@ export interface SmtpReceiver {
   close(): Promise<void>;
 }
 
+export interface SmtpReceiverOptions {
+  /**
+   * Recipients refused at RCPT TO, with the reply (e.g. "550 5.1.1 Mailbox unavailable"): always,
+   * or only the first `times` attempts (a temporary failure, e.g. "451 4.3.0 Try again later").
+   */
+  refuse?: Record<string, string | { reply: string; times: number }>;
+}
+
 /**
  * An in-process SMTP server that accepts every message (plain SMTP on loopback, with AUTH
- * optional) and keeps it parsed, so tests read what a participant's mailbox would receive.
+ * optional) and keeps it parsed, so tests read what a participant's mailbox would receive; it can
+ * refuse chosen recipients the way a real server does (`refuse`).
  */
-export async function startSmtpReceiver(): Promise<SmtpReceiver> {
+export async function startSmtpReceiver(options: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
   const messages: ReceivedMail[] = [];
+  const refusals = new Map<string, number>();
   const server = new SMTPServer({
+    onRcptTo(address, _session, callback) {
+      const rule = options.refuse?.[address.address.toLowerCase()] ?? options.refuse?.[address.address];
+      const seen = refusals.get(address.address) ?? 0;
+      refusals.set(address.address, seen + 1);
+      if (rule !== undefined && (typeof rule === 'string' || seen < rule.times)) {
+        const reply = typeof rule === 'string' ? rule : rule.reply;
+        const [, code = '550', text = reply] = /^(\d{3})\s+(.*)$/.exec(reply) ?? [];
+        return callback(Object.assign(new Error(text), { responseCode: Number(code) }));
+      }
+      callback();
+    },
     secure: false,
     disabledCommands: ['STARTTLS'],
     authOptional: true,

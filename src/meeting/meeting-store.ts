@@ -80,6 +80,17 @@ export function inProgress(info: Pick<MeetingInfo, 'status'>): boolean {
   return info.status !== 'done' && info.status !== 'failed';
 }
 
+/** What became of the minutes email to one recipient (the email worker records it). */
+export const DeliverySchema = z.object({
+  address: z.email(),
+  /** pending: queued; sent: the SMTP server accepted it; refused: a permanent (5xx) refusal; failed: temporary failures until the last attempt. */
+  outcome: z.enum(['pending', 'sent', 'refused', 'failed']),
+  /** The SMTP server's reply when it refused or failed (e.g. "550 5.1.1 Mailbox unavailable"). */
+  reply: z.string().nullable(),
+  at: z.string().datetime(),
+});
+export type Delivery = z.infer<typeof DeliverySchema>;
+
 export type NewMeeting = Pick<MeetingInfo, 'meetingId' | 'room' | 'language' | 'requester' | 'glossary'> &
   Partial<Pick<MeetingInfo, 'extraRecipients' | 'status' | 'roomSid'>>;
 
@@ -189,6 +200,18 @@ export class MeetingStore {
     return (await this.redis.lrange(keys.events(meetingId), 0, -1)).map((v) => MeetingEventSchema.parse(JSON.parse(v)));
   }
 
+  /** Records what became of one recipient's email (keyed by recipientKey); the last outcome wins. */
+  async recordDelivery(meetingId: string, recipientKey: string, delivery: Delivery): Promise<void> {
+    const key = keys.deliveries(meetingId);
+    await this.redis.multi().hset(key, recipientKey, JSON.stringify(DeliverySchema.parse(delivery))).expire(key, this.ttlSeconds).exec();
+  }
+
+  /** Every recipient's outcome, by recipient key. */
+  async deliveries(meetingId: string): Promise<Record<string, Delivery>> {
+    const raw = await this.redis.hgetall(keys.deliveries(meetingId));
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, DeliverySchema.parse(JSON.parse(v))]));
+  }
+
   /** The meeting currently transcribed in a room, if any. */
   async currentMeetingOfRoom(room: string): Promise<string | null> {
     return this.redis.get(roomKeys.claim(room));
@@ -222,3 +245,12 @@ export class MeetingStore {
     return eraseMeetingKeys(this.redis, meetingId, info?.room ?? null);
   }
 }
+
+/**
+ * What the pipeline's steps (segment, finalize and email workers, the recording mode) need of a
+ * meeting's state: MeetingStore in Redis, or MemoryMeetingStore inside one `transcribe` process.
+ */
+export type MeetingStateStore = Pick<
+  MeetingStore,
+  'create' | 'get' | 'update' | 'markEnded' | 'upsertParticipant' | 'participants' | 'addSegment' | 'segments' | 'events' | 'expireAll' | 'recordDelivery' | 'deliveries'
+>;

@@ -39,6 +39,8 @@ export const meetingKeys = {
   events: (id: string) => `${meeting(id)}:events`,
   /** Hash participantKey → utterances numbered so far (src/agent/sequence-counter.ts). */
   sequences: (id: string) => `${meeting(id)}:sequences`,
+  /** Hash recipientKey → Delivery JSON: what became of each recipient's minutes email (address, outcome, SMTP reply). */
+  deliveries: (id: string) => `${meeting(id)}:deliveries`,
   /** String per recipient: the message id once the minutes were accepted by SMTP (src/pipelines/email/mailer.ts). */
   sent: (id: string, recipientKey: string) => `${meeting(id)}:sent:${recipientKey}`,
   /** String: set when the control plane asked the meeting's agent to stop (src/meeting/stop-signal.ts). */
@@ -55,6 +57,7 @@ export function fixedMeetingKeys(meetingId: string): string[] {
     meetingKeys.segments(meetingId),
     meetingKeys.events(meetingId),
     meetingKeys.sequences(meetingId),
+    meetingKeys.deliveries(meetingId),
     meetingKeys.stopRequested(meetingId),
     meetingKeys.api(meetingId),
   ];

@@ -1,11 +1,11 @@
 /**
- * From a meeting's state to its outputs, shared by the finalize worker and the recording mode:
- * transcript (json, vtt, srt, md) → minutes (json, md) → S3 under the meeting's prefix.
+ * From a meeting's state to its files: transcript (json, vtt, srt, md) and minutes (json, md), as
+ * the finalize worker stores them (for live meetings and recordings alike).
  */
 import type { MeetingEvent } from '../meeting/meeting-events.js';
 import type { MeetingInfo, MeetingParticipant } from '../meeting/meeting-store.js';
-import type { ArtefactName, Manifest, MeetingArtifacts } from '../storage/meeting-artifacts.js';
-import { generateMinutes, type GenerateMinutesOptions } from './minutes/generate-minutes.js';
+import type { ArtefactName } from '../storage/meeting-artifacts.js';
+import type { GenerateMinutesOptions } from './minutes/generate-minutes.js';
 import { MinutesSchema, type Minutes } from './minutes/minutes-schema.js';
 import { renderMinutesMarkdown } from './minutes/render-minutes-markdown.js';
 import { renderTranscriptJson } from './transcript/render-json.js';
@@ -47,20 +47,4 @@ export function transcriptFiles(transcript: Transcript): Record<Extract<Artefact
 
 export function minutesFiles(minutes: Minutes): Record<'minutes.json' | 'minutes.md', string> {
   return { 'minutes.json': `${JSON.stringify(MinutesSchema.parse(minutes), null, 2)}\n`, 'minutes.md': renderMinutesMarkdown(minutes) };
-}
-
-export interface MeetingOutputs {
-  transcript: Transcript;
-  minutes: Minutes;
-  files: Partial<Record<ArtefactName, string>>;
-  manifest: Manifest | null;
-}
-
-/** Transcript → minutes → artefacts (stored when `artifacts` is given). A MinutesError propagates. */
-export async function produceOutputs(transcript: Transcript, minutesOptions: MinutesOptions, artifacts: MeetingArtifacts | null): Promise<MeetingOutputs> {
-  const minutes = await generateMinutes(transcript, minutesOptions);
-  const files = { ...transcriptFiles(transcript), ...minutesFiles(minutes) };
-  const usage = { ...minutes.generation.usage, calls: minutes.generation.calls };
-  const manifest = artifacts ? await artifacts.store(transcript.meetingId, files, usage) : null;
-  return { transcript, minutes, files, manifest };
 }

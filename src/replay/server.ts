@@ -209,9 +209,11 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
         calls.push({ index, maxTokens: typeof maxTokens === 'number' ? maxTokens : null, digest: key.digest });
         return reply(res, route, scriptedChatReply(script.answers, index, key.model), 'scripted');
       }
-      await parseTranscriptionRequest(provider, req.headers['content-type'], body);
+      const tr = await parseTranscriptionRequest(provider, req.headers['content-type'], body);
       calls.push({ index, maxTokens: null, digest: null });
-      return reply(res, route, scriptedTranscriptionReply(script.script, index), 'scripted');
+      // Energy answers depend on the sound of the upload.
+      const upload = 'mode' in script.script && script.script.mode === 'energy' ? await analyseUpload(tr, silenceFloorDb) : null;
+      return reply(res, route, scriptedTranscriptionReply(script.script, index, tr, upload), 'scripted');
     }
 
     if (route === 'mistral.chat') {

@@ -51,6 +51,16 @@ export const ManifestSchema = z.object({
   files: z.array(z.object({ name: z.string(), key: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), contentType: z.string() })),
   /** Model token usage for the minutes (counts only). */
   usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int(), estimatedPromptTokens: z.number().int(), calls: z.number().int() }).nullable(),
+  /** A transcribed recording: its length and the audio sent to speech-to-text (src/cli/transcribe.ts). */
+  recording: z
+    .object({
+      recordingMs: z.number().int().nonnegative(),
+      speechMs: z.number().int().nonnegative(),
+      sentMs: z.number().int().nonnegative(),
+      requests: z.number().int().nonnegative(),
+      tracks: z.array(z.object({ file: z.string(), speaker: z.string().nullable(), recordingMs: z.number().int(), speechMs: z.number().int(), sentMs: z.number().int(), utterances: z.number().int() })),
+    })
+    .optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -101,6 +111,9 @@ export async function putSpooledAudio(s3: S3Client, target: SpoolTarget, meeting
   await s3.send(new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: flac, ContentType: 'audio/flac', Tagging: retentionTagging(target.retentionDays) }));
   return key;
 }
+
+/** Where a meeting's artefacts go: S3 (MeetingArtifacts), or a local folder beside it (LocalArtifacts). */
+export type ArtefactStore = Pick<MeetingArtifacts, 'store' | 'manifest' | 'read' | 'links'>;
 
 export class MeetingArtifacts {
   constructor(

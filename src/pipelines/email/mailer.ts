@@ -44,6 +44,28 @@ export function createMailer(smtpUrl: string, from: string): Mailer {
   };
 }
 
+export interface SmtpFailure {
+  /** A 5xx reply: the server refuses for good (unknown mailbox, policy); trying again changes nothing. */
+  permanent: boolean;
+  status: number | null;
+  /** The server's reply (e.g. "550 5.1.1 Mailbox unavailable"), or the connection error's code. */
+  reply: string;
+}
+
+/**
+ * What an error from `send` means. nodemailer puts the SMTP reply code in `responseCode` (a
+ * recipient refused at RCPT: code EENVELOPE with the 5xx/4xx reply); a connection that failed or
+ * dropped has none, and is temporary.
+ */
+export function smtpFailure(e: unknown): SmtpFailure {
+  const err = e as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown; rejectedErrors?: { response?: unknown; responseCode?: unknown }[] };
+  const first = err.rejectedErrors?.[0];
+  const status = typeof first?.responseCode === 'number' ? first.responseCode : typeof err.responseCode === 'number' ? err.responseCode : null;
+  const response = typeof first?.response === 'string' ? first.response : typeof err.response === 'string' ? err.response : null;
+  const reply = (response ?? (typeof err.code === 'string' ? err.code : String(err.message ?? e))).replace(/[\r\n]+/g, ' ').slice(0, 300);
+  return { permanent: status !== null && status >= 500 && status < 600, status, reply };
+}
+
 const sentKey = meetingKeys.sent;
 
 export class SentMarkers {

@@ -4,9 +4,10 @@
  *     participant had; a missing one that still has a live job (segment or deferred speech-to-text)
  *     is waited for by moving the job back to delayed (no attempt spent), up to a cap, after which
  *     the transcript says what is missing;
- *  2. transcript → minutes → artefacts in S3, unless the manifest shows they are already there
- *     (a crash after this step does not call Mistral again);
- *  3. one email job per recipient (deterministic ids), then status `done`.
+ *  2. the transcript (json, vtt, srt, md) is stored first, so it survives whatever happens to the
+ *     minutes; then minutes → artefacts, unless the manifest shows they are already there (a crash
+ *     after this step does not call Mistral again);
+ *  3. one email job per recipient (deterministic ids, each recorded `pending`), then status `done`.
  * A retried or duplicated job finds the work done and does nothing more.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
@@ -14,25 +15,34 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createLogger } from '../../logging.js';
 import { minutesProduced, minutesTokens, recipientsIgnored } from '../../metrics.js';
-import type { MeetingInfo, MeetingStore } from '../../meeting/meeting-store.js';
-import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
+import type { MeetingInfo, MeetingStateStore } from '../../meeting/meeting-store.js';
+import type { ArtefactStore } from '../../storage/meeting-artifacts.js';
 import { resolveRecipients, recipientKey } from '../email/recipients.js';
 import { transcriptOf, transcriptFiles, minutesFiles, type MinutesOptions } from '../meeting-outputs.js';
+import type { Transcript } from '../transcript/transcript.js';
 import { generateMinutes, MinutesError } from '../minutes/generate-minutes.js';
 import type { TranscriptSegment } from '../../meeting/segment.js';
-import { EmailJobSchema } from './email-worker.js';
+import { EmailJobSchema, type EmailJob } from './email-worker.js';
 import { FinalizeJobSchema, jobIds, QUEUE } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('finalize-worker');
 
+/** Where finalisation looks for segments still on their way (a BullMQ Queue). */
+export type JobLookup = Pick<Queue, 'getJob' | 'getJobs'>;
+
+/** Where finalisation puts one email job per recipient (a BullMQ Queue, or the recording mode's own runner). */
+export interface EmailJobSink {
+  add(name: 'send', data: EmailJob, opts: { jobId: string }): Promise<unknown>;
+}
+
 export interface FinalizeDeps {
-  store: MeetingStore;
-  artifacts: MeetingArtifacts;
+  store: MeetingStateStore;
+  artifacts: ArtefactStore;
   minutes: MinutesOptions;
-  segmentsQueue: Queue;
-  deferredSttQueue: Queue;
-  emailQueue: Queue;
+  segmentsQueue: JobLookup;
+  deferredSttQueue: JobLookup;
+  emailQueue: EmailJobSink;
 }
 
 export interface FinalizeTiming {
@@ -54,7 +64,7 @@ const FinalizeStateSchema = FinalizeJobSchema.extend({ waitingSince: z.number().
 
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
-async function isLive(queue: Queue, jobId: string): Promise<boolean> {
+async function isLive(queue: JobLookup, jobId: string): Promise<boolean> {
   const job = await queue.getJob(jobId);
   if (!job) return false;
   return LIVE_STATES.has(await job.getState());
@@ -108,7 +118,17 @@ export async function completenessOf(meeting: MeetingInfo, deps: Pick<FinalizeDe
   return { segments, missing: expected.filter((id) => !ids.has(id)), pending: [...onTheirWay].filter((id) => !ids.has(id)) };
 }
 
-export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming, job: Job, token?: string): Promise<{ outcome: string; emails?: number }> {
+/**
+ * Renders the transcript from the stored segments and stores its four files (before any minutes
+ * are attempted). Returns it for the minutes.
+ */
+export async function storeTranscript(deps: Pick<FinalizeDeps, 'store' | 'artifacts'>, meeting: MeetingInfo, segments: readonly TranscriptSegment[], missing: number): Promise<Transcript> {
+  const transcript = transcriptOf(meeting, await deps.store.participants(meeting.meetingId), segments, await deps.store.events(meeting.meetingId), missing);
+  await deps.artifacts.store(meeting.meetingId, transcriptFiles(transcript));
+  return transcript;
+}
+
+export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming, job: Pick<Job, 'data' | 'updateData' | 'moveToDelayed'>, token?: string): Promise<{ outcome: string; emails?: number }> {
   const data = FinalizeStateSchema.parse(job.data);
   const { meetingId } = data;
   const meeting = await deps.store.get(meetingId);
@@ -138,14 +158,13 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
     log.info({ meetingId }, 'artefacts already stored by an earlier attempt');
   } else {
     const t0 = performance.now();
-    const transcript = transcriptOf(meeting, await deps.store.participants(meetingId), segments, await deps.store.events(meetingId), missing.length);
+    const transcript = await storeTranscript(deps, meeting, segments, missing.length);
     let minutes;
     try {
       minutes = await generateMinutes(transcript, deps.minutes);
     } catch (e) {
       if (!(e instanceof MinutesError) || e.reason !== 'invalid_output') throw e; // model down: retried by BullMQ
-      // The transcript is kept (it is correct); no minutes are sent, and the status says why.
-      await deps.artifacts.store(meetingId, transcriptFiles(transcript));
+      // The transcript is kept (it is stored, and correct); no minutes are sent, and the status says why.
       await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: `minutes: ${e.message.slice(0, 300)}` }));
       await deps.store.expireAll(meetingId);
       log.error({ meetingId }, 'minutes invalid after one repair; meeting failed, no email sent');
@@ -168,12 +187,24 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
   for (const p of participants) for (const reason of p.ignoredAddresses) recipientsIgnored.inc({ reason });
   for (const r of recipients) {
     const key = recipientKey(r.address);
+    // A recipient already handled by an earlier attempt keeps its outcome.
+    if (!(await deps.store.deliveries(meetingId))[key]) {
+      await deps.store.recordDelivery(meetingId, key, { address: r.address, outcome: 'pending', reply: null, at: new Date().toISOString() });
+    }
     await deps.emailQueue.add('send', EmailJobSchema.parse({ meetingId, recipient: r, recipientKey: key }), { jobId: jobIds.email(meetingId, key) });
   }
   await deps.store.update(meetingId, (m) => ({ ...m, status: 'done', failure: null }));
   await deps.store.expireAll(meetingId);
   log.info({ meetingId, recipients: recipients.length, missing: missing.length }, 'meeting finalised');
   return { outcome: 'done', emails: recipients.length };
+}
+
+/** A finalisation failed for good (its last attempt): the meeting is `failed`, with the cause. */
+export async function recordFinalizeFailure(store: Pick<MeetingStateStore, 'update' | 'expireAll'>, meetingId: string, e: unknown): Promise<void> {
+  await store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: (e as Error).message.slice(0, 300) })).catch(() => undefined);
+  // A failed meeting keeps its state for an operator's retry, but no longer than its retention.
+  await store.expireAll(meetingId).catch(() => undefined);
+  minutesProduced.inc({ outcome: 'failed' });
 }
 
 export function startFinalizeWorker(connection: Redis, deps: FinalizeDeps, crash: CrashSafety, timing: FinalizeTiming = DEFAULT_FINALIZE_TIMING): Worker {
@@ -185,13 +216,7 @@ export function startFinalizeWorker(connection: Redis, deps: FinalizeDeps, crash
       } catch (e) {
         if (e instanceof DelayedError || e instanceof UnrecoverableError) throw e;
         const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        if (lastAttempt) {
-          const meetingId = (job.data as { meetingId: string }).meetingId;
-          await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: (e as Error).message.slice(0, 300) })).catch(() => undefined);
-          // A failed meeting keeps its state for an operator's retry, but no longer than its retention.
-          await deps.store.expireAll(meetingId).catch(() => undefined);
-          minutesProduced.inc({ outcome: 'failed' });
-        }
+        if (lastAttempt) await recordFinalizeFailure(deps.store, (job.data as { meetingId: string }).meetingId, e);
         throw e;
       }
     },

@@ -3,13 +3,13 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../logging.js';
 import { segmentsTotal } from '../../metrics.js';
-import type { MeetingStore } from '../../meeting/meeting-store.js';
+import type { MeetingStateStore, MeetingStore } from '../../meeting/meeting-store.js';
 import { QUEUE, SegmentJobSchema } from './queue-names.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('segment-worker');
 
-export async function persistSegment(store: MeetingStore, job: Pick<Job, 'data' | 'id'>): Promise<{ stored: boolean }> {
+export async function persistSegment(store: Pick<MeetingStateStore, 'addSegment'>, job: Pick<Job, 'data' | 'id'>): Promise<{ stored: boolean }> {
   const segment = SegmentJobSchema.parse(job.data);
   const stored = await store.addSegment(segment);
   if (stored) segmentsTotal.inc({ outcome: segment.text.trim() === '' ? 'empty' : segment.deferred ? 'deferred' : 'live' });

@@ -18,7 +18,7 @@ import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 import { SpeechToTextService } from './service.js';
 
 export type SttConfig = Pick<Config, 'STT_PROVIDER' | 'STT_BASE_URL' | 'STT_API_KEY' | 'STT_MODEL' | 'STT_CONCURRENCY' | 'STT_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'MISTRAL_API_KEY' | 'MISTRAL_SERVER_URL'>>;
+  Partial<Pick<Config, 'MISTRAL_API_KEY' | 'MISTRAL_SERVER_URL' | 'STT_MAX_UPLOAD_MB'>>;
 
 export interface CreateSpeechToTextOptions {
   logger?: Logger;
@@ -56,6 +56,7 @@ export function createSpeechToText(config: SttConfig, options: CreateSpeechToTex
     ...(options.uploadFormat ? { uploadFormat: options.uploadFormat } : {}),
     ...(options.filter ? { filter: options.filter } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(config.STT_MAX_UPLOAD_MB !== undefined ? { maxUploadBytes: config.STT_MAX_UPLOAD_MB * 1024 * 1024 } : {}),
   });
 }
 

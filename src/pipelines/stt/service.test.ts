@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { errorDetail, httpError, languageCode, termsOf } from './backend.js';
 import { parseOpenAiTranscription } from './openai-compatible.js';
-import { assemble } from './service.js';
+import { ConcurrencyLimiter } from './concurrency.js';
+import { defaultRetryPolicy } from './retry.js';
+import { assemble, SpeechToTextService } from './service.js';
 import { SttError } from './types.js';
 
 const backend = { provider: 'openai-compatible' as const, model: 'whisper-large-v3' };
@@ -79,5 +81,31 @@ describe('provider helpers', () => {
   it('splits a glossary prompt into context-bias terms', () => {
     expect(termsOf('AIPD, Chloé Dubois;\nurbanisme.')).toEqual(['AIPD', 'Chloé Dubois', 'urbanisme']);
     expect(termsOf(undefined)).toEqual([]);
+  });
+});
+
+describe('the provider’s upload limit', () => {
+  it('refuses an upload above STT_MAX_UPLOAD_MB before sending it (too_large, not retryable)', async () => {
+    let sent = 0;
+    const service = new SpeechToTextService({
+      backend: {
+        provider: 'openai-compatible',
+        model: 'whisper-large-v3',
+        send: async () => {
+          sent++;
+          return { text: '', segments: [], language: 'fr' };
+        },
+        probe: async () => undefined,
+      },
+      limiter: new ConcurrencyLimiter(1),
+      retry: defaultRetryPolicy(),
+      maxUploadBytes: 10_000,
+    });
+    const noise = Int16Array.from({ length: 16_000 * 3 }, () => Math.round((Math.random() - 0.5) * 20_000));
+    const err = await service.transcribe({ audio: { samples: noise, sampleRate: 16_000, channels: 1 }, language: 'fr' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SttError);
+    expect(err).toMatchObject({ code: 'too_large', retryable: false });
+    expect((err as Error).message).toMatch(/above the provider's upload limit of 10000 bytes \(STT_MAX_UPLOAD_MB\); not sent/);
+    expect(sent).toBe(0);
   });
 });

@@ -21,6 +21,8 @@ export interface SpeechToTextServiceOptions {
   uploadFormat?: UploadFormat;
   filter?: Partial<FilterThresholds>;
   logger?: Logger;
+  /** Uploads above this many bytes are refused before sending (SttError 'too_large'): the provider's limit. */
+  maxUploadBytes?: number;
 }
 
 export class SpeechToTextService implements SpeechToText {
@@ -41,6 +43,13 @@ export class SpeechToTextService implements SpeechToText {
   async transcribe(req: SttRequest): Promise<Transcription> {
     const { backend, limiter, retry, logger } = this.#o;
     const upload = await prepareUpload(req.audio, this.#o.uploadFormat ?? 'flac');
+    const limit = this.#o.maxUploadBytes;
+    if (limit !== undefined && upload.bytes.byteLength > limit) {
+      throw new SttError(`the audio (${upload.bytes.byteLength} bytes for ${Math.round(upload.durationMs / 1000)} s) is above the provider's upload limit of ${limit} bytes (STT_MAX_UPLOAD_MB); not sent`, {
+        code: 'too_large',
+        retryable: false,
+      });
+    }
     const queuedAt = performance.now();
     let release: () => void;
     try {

@@ -78,7 +78,8 @@ export type SttErrorCode =
   | 'connection' // refused, reset, DNS...
   | 'aborted' // the caller's signal
   | 'bad_response' // the answer did not have the expected shape
-  | 'bad_request'; // our own input was invalid (e.g. not 16 kHz mono)
+  | 'bad_request' // our own input was invalid (e.g. not 16 kHz mono)
+  | 'too_large'; // the upload is above the provider's size limit (STT_MAX_UPLOAD_MB): not sent
 
 export class SttError extends Error {
   override readonly name = 'SttError';
