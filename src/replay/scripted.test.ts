@@ -1,7 +1,8 @@
 import { Mistral } from '@mistralai/mistralai';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadScript } from './scripted.js';
+import { encodePcm } from '../pipelines/audio/ffmpeg.js';
+import { loadScript, TranscriptionScript } from './scripted.js';
 import { startReplayServer, UNMATCHED_STATUS, type ReplayServer } from './server.js';
 
 const servers: ReplayServer[] = [];
@@ -59,5 +60,55 @@ describe('scripted answers (field-case answer lists)', () => {
 
   it('refuses a file that is not an answer list, naming the field', async () => {
     await expect(loadScript('fixtures/field-cases/fenced-json/stt.json', 'chat')).rejects.toThrow(/script .*stt\.json: answers/);
+  });
+});
+
+/** 16 kHz mono: a 440 Hz tone at -12 dBFS during each [start, end) span (seconds), faint noise elsewhere. */
+function tones(seconds: number, spans: [number, number][]): Int16Array {
+  const out = new Int16Array(seconds * 16_000);
+  for (let i = 0; i < out.length; i++) {
+    const t = i / 16_000;
+    out[i] = spans.some(([a, b]) => t >= a && t < b) ? Math.round(8000 * Math.sin(2 * Math.PI * 440 * t)) : (i % 7) - 3;
+  }
+  return out;
+}
+
+async function upload(url: string, samples: Int16Array): Promise<Response> {
+  const flac = await encodePcm({ samples, sampleRate: 16_000, channels: 1 }, 'flac');
+  const form = new FormData();
+  form.set('file', new Blob([new Uint8Array(flac)], { type: 'audio/flac' }), 'a.flac');
+  form.set('model', 'whisper-1');
+  form.set('language', 'fr');
+  form.set('response_format', 'verbose_json');
+  return fetch(`${url}/v1/audio/transcriptions`, { method: 'POST', body: form });
+}
+
+describe('scripted transcriptions by energy (the field cases\u2019 "energy" mode)', () => {
+  it('answers one segment per burst of sound on the upload\u2019s timeline, and call i gets faults[i]', async () => {
+    const script = TranscriptionScript.parse(JSON.parse(readFileSync('fixtures/field-cases/stt-retry-after-45s/stt-429.json', 'utf8')));
+    const s = await startReplayServer({ provider: 'openai', scripts: { 'openai.transcriptions': { kind: 'transcription', script } } });
+    servers.push(s);
+    const audio = tones(6, [
+      [0.5, 1.3],
+      [3, 3.8],
+    ]);
+    const first = (await (await upload(s.url, audio)).json()) as { segments: { start: number; end: number; text: string }[]; text: string };
+    expect(first.text).toBe('bip bip');
+    expect(first.segments.map((x) => [x.start, x.end, x.text])).toEqual([
+      [0.5, 1.3, ' bip'],
+      [3, 3.8, ' bip'],
+    ]);
+    const second = await upload(s.url, audio);
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toBe('45');
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
+    expect((await upload(s.url, audio)).status).toBe(200);
+  });
+
+  it('numbers the bursts when the text asks for it, so a test can tell words apart', async () => {
+    const s = await startReplayServer({ provider: 'openai', scripts: { 'openai.transcriptions': { kind: 'transcription', script: TranscriptionScript.parse({ mode: 'energy', energyText: 'mot {n}' }) } } });
+    servers.push(s);
+    const answer = (await (await upload(s.url, tones(4, [[0.2, 0.9], [2, 2.6]]))).json()) as { text: string };
+    expect(answer.text).toBe('mot 1 mot 2');
   });
 });
