@@ -44,7 +44,7 @@ export const TranscriptionScript = z.union([
   z.object({ answers: z.array(z.union([z.object({ response: z.record(z.string(), z.unknown()) }), ErrorAnswer])).min(1) }),
 ]);
 
-export type RouteScript = { kind: 'chat'; answers: ChatScriptAnswer[] } | { kind: 'transcription'; script: z.infer<typeof TranscriptionScript> };
+export type RouteScript = { kind: 'chat'; answers: ChatScriptAnswer[] } | { kind: 'transcription'; script: z.input<typeof TranscriptionScript> };
 
 /** Reads a field-case file (`mistral*.json` or `stt*.json`), with the field at fault named when it is not one. */
 export async function loadScript(path: string, kind: RouteScript['kind']): Promise<RouteScript> {
@@ -65,12 +65,12 @@ export interface ScriptedCall {
   digest: string | null;
 }
 
-function errorReply(a: z.infer<typeof ErrorAnswer>): Reply {
+function errorReply(a: z.input<typeof ErrorAnswer>): Reply {
   return {
     status: a.status,
     contentType: 'application/json',
     body: JSON.stringify(a.body ?? { object: 'error', message: `scripted error ${a.status}`, type: 'scripted', param: null, code: String(a.status) }),
-    headers: a.headers,
+    headers: a.headers ?? {},
   };
 }
 
@@ -142,8 +142,8 @@ function energyResponse(energyText: string, tr: TranscriptionRequest, upload: Up
  * The transcription answer for the `index`-th upload: its scripted fault, else the fixed response,
  * the energy answer (needs the analysed `upload`), or the script's `index`-th answer.
  */
-export function scriptedTranscriptionReply(script: z.infer<typeof TranscriptionScript>, index: number, tr: TranscriptionRequest, upload: Upload | null): Reply {
-  const fault = 'faults' in script ? script.faults[index] : null;
+export function scriptedTranscriptionReply(script: z.input<typeof TranscriptionScript>, index: number, tr: TranscriptionRequest, upload: Upload | null): Reply {
+  const fault = 'faults' in script ? script.faults?.[index] : null;
   if (fault) return errorReply(fault);
   if ('mode' in script && script.mode === 'energy') {
     if (!upload) throw new Error('an energy script needs the analysed upload');
