@@ -28,6 +28,9 @@ const COMMON_ERRORS = {
   '429': error('Too many requests from this caller; see Retry-After'),
 };
 
+/** A host's authority depends on the room instance LiveKit reports as open. */
+const LIVEKIT_DOWN = error('LiveKit did not answer when asked which instance of the room is open; see Retry-After');
+
 function pathParam(schema: z.ZodObject, name: string) {
   const shape = schema.shape as Record<string, z.ZodType>;
   const s = json(shape[name] as z.ZodType) as Record<string, unknown>;
@@ -82,7 +85,11 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           summary: 'State of the transcription of the room\u2019s open instance (idle when the room is not open or its meeting ran in an earlier instance)',
           security,
-          responses: { '200': ok('idle, starting, active, finalising, done or failed, with the meeting id', 'RoomTranscription'), ...COMMON_ERRORS },
+          responses: {
+            '200': ok('idle, starting, active, finalising, done or failed, with the meeting id', 'RoomTranscription'),
+            ...COMMON_ERRORS,
+            '503': LIVEKIT_DOWN,
+          },
         },
         delete: {
           summary: 'Stop transcribing; the agent leaves and the minutes are made',
@@ -92,6 +99,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             '200': ok('Was not running any more: its last state', 'RoomTranscription'),
             ...COMMON_ERRORS,
             '404': error('No transcription was started in the room\u2019s open instance'),
+            '503': LIVEKIT_DOWN,
           },
         },
       },
@@ -100,7 +108,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         get: {
           summary: 'A meeting\u2019s state, and presigned links to its transcripts and minutes once done',
           security,
-          responses: { '200': ok('The meeting', 'Meeting'), ...COMMON_ERRORS, '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)') },
+          responses: {
+            '200': ok('The meeting', 'Meeting'),
+            ...COMMON_ERRORS,
+            '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)'),
+            '503': LIVEKIT_DOWN,
+          },
         },
         delete: {
           summary: 'Erase everything about a meeting (files, state, queued data)',
@@ -110,6 +123,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             ...COMMON_ERRORS,
             '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)'),
             '409': error('Still running or being finalised'),
+            '503': LIVEKIT_DOWN,
           },
         },
       },

@@ -1,20 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { VALID_SETTINGS } from '../../test/settings-env.js';
 import { ConfigError } from '../config.js';
 import { loadCheckedConfig } from './residency.js';
 
 const valid = {
-  LIVEKIT_URL: 'ws://127.0.0.1:7880',
-  LIVEKIT_API_KEY: 'devkey',
-  LIVEKIT_API_SECRET: 'super-secret-livekit',
-  REDIS_URL: 'redis://:redispass@127.0.0.1:6379',
-  S3_ENDPOINT: 'http://127.0.0.1:9000',
-  S3_BUCKET: 'meetings',
-  S3_ACCESS_KEY_ID: 'minio-access',
-  S3_SECRET_ACCESS_KEY: 'minio-secret-value',
-  STT_BASE_URL: 'https://stt.hebergeur.fr/v1',
-  MISTRAL_API_KEY: 'mistral-secret-key',
-  SMTP_URL: 'smtp://mailer:smtp-password@smtp.mairie.fr:587',
-  MAIL_FROM: 'Comptes rendus <no-reply@mairie.fr>',
+  ...VALID_SETTINGS,
   ALLOWED_HOSTS: '.hebergeur.fr, *.mairie.fr, api.eu.mistral.ai, 127.0.0.1',
 };
 

@@ -5,6 +5,7 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freeTcpPort } from '../../src/local/ports.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { call, hostToken, SERVICE_KEY, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
 
@@ -160,5 +161,27 @@ describe('a reused room name gives no authority over an earlier meeting', () => 
     expect((await call(api, 'GET', `/v1/meetings/${old}`, { token: bob })).status).toBe(404);
     expect((await call(api, 'GET', `/v1/meetings/${fresh}`, { token: bob })).status).toBe(200);
     expect((await call(api, 'GET', `/v1/meetings/${old}`, { token: alice })).status).toBe(200);
+  });
+
+  it('when LiveKit cannot say which instance is open, a host who is not the requester is refused (503), never let in', async () => {
+    const down = await startTestApi(services, {
+      sttBaseUrl: stt.url,
+      livekit: { url: `ws://127.0.0.1:${await freeTcpPort()}`, apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET },
+    });
+    try {
+      const room = uniqueRoom('blind');
+      const meetingId = `blind-${Date.now()}`;
+      await down.store.create({ meetingId, room, roomSid: 'RM_earlier', language: 'fr', requester: { identity: 'host-alice', email: null }, glossary: [], status: 'failed' });
+      const bob = await call(down, 'GET', `/v1/meetings/${meetingId}`, { token: await token(room, 'host-bob') });
+      expect(bob.status).toBe(503);
+      expect(bob.body.error).toBe('livekit_unavailable');
+      expect((await call(down, 'DELETE', `/v1/meetings/${meetingId}`, { token: await token(room, 'host-bob') })).status).toBe(503);
+      expect(await down.store.get(meetingId)).not.toBeNull();
+      // The requester needs no answer from LiveKit.
+      expect((await call(down, 'GET', `/v1/meetings/${meetingId}`, { token: await token(room, 'host-alice') })).status).toBe(200);
+      expect((await call(down, 'GET', `/v1/rooms/${room}/transcription`, { token: await token(room, 'host-bob') })).status).toBe(503);
+    } finally {
+      await down.close();
+    }
   });
 });
