@@ -59,6 +59,8 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
     const created = await store.create({
       meetingId,
       room,
+      // The room instance this job was dispatched to (a meeting the API started already has it).
+      roomSid: ctx.job.room?.sid || null,
       language: metadata.language ?? config.STT_LANGUAGE,
       requester: metadata.requester ? { identity: metadata.requester.identity ?? null, email: metadata.requester.email ?? null } : null,
       glossary: metadata.glossary ?? [],

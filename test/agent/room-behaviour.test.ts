@@ -42,7 +42,7 @@ describe('the agent in a live room', () => {
   it('joins a full room without taking a seat: a further human is still refused', async () => {
     const room = `full-${randomUUID().slice(0, 8)}`;
     const meetingId = `full-${randomUUID().slice(0, 8)}`;
-    await new RoomServiceClient(httpUrl(services.LIVEKIT_URL), auth.apiKey, auth.apiSecret).createRoom({ name: room, maxParticipants: 2, emptyTimeout: 60 });
+    const opened = await new RoomServiceClient(httpUrl(services.LIVEKIT_URL), auth.apiKey, auth.apiSecret).createRoom({ name: room, maxParticipants: 2, emptyTimeout: 60 });
     const alice = await joinAsSpeaker({ ...base, room, identity: 'alice', name: 'Alice Martin', file: `${FIXTURE_DIR}/alice.opus`, durationMs: 11_000, autoplay: false });
     const bruno = await joinAsListener({ ...base, room, identity: 'bruno', name: 'Bruno Lefèvre' });
     bots.push(alice, bruno);
@@ -50,6 +50,8 @@ describe('the agent in a live room', () => {
     await dispatchAgent(services, room, worker.agentName, { meetingId });
     const agent = await probe.waitFor('the agent to join', async () => agentIn(bruno.room), (p) => p?.attributes['transcription.state'] === 'active', 30_000);
     expect(agent?.attributes).toMatchObject({ 'transcription.meeting_id': meetingId, 'transcription.language': 'fr' });
+    // Dispatched without the API, the meeting still records the room instance it runs in (authority follows it).
+    expect((await probe.store.get(meetingId))?.roomSid).toBe(opened.sid);
 
     // The room is full for humans, exactly as before the agent came.
     await expect(joinAsListener({ ...base, room, identity: 'chloe' }).then((b) => bots.push(b))).rejects.toThrow();
