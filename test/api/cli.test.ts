@@ -9,13 +9,13 @@ import { spawnApi as run, startFakeStt } from './helpers.js';
 const services = inject('services');
 
 describe('meeting-agent api', () => {
-  it('serves until SIGTERM and exits 0', async () => {
+  it('serves until SIGTERM and exits 0', { timeout: 120_000 }, async () => {
     const stt = await startFakeStt();
     const port = await freeTcpPort();
     const proc = run({ ...services, S3_BUCKET: 'api-cli-test', STT_BASE_URL: stt.url, API_PORT: String(port), API_SERVICE_KEYS: 'k1-0123456789abcdef0123456789abcdef' });
     try {
       let health: Response | undefined;
-      for (let i = 0; i < 100 && !health; i++) {
+      for (let i = 0; i < 300 && !health; i++) {
         health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
         if (!health) await new Promise((r) => setTimeout(r, 200));
       }

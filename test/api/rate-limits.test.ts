@@ -93,7 +93,7 @@ function baseConfig() {
 }
 
 describe('limits hold across API instances (shared through Redis)', () => {
-  it('two `meeting-agent api` processes count one budget per address and per host', async () => {
+  it('two `meeting-agent api` processes count one budget per address and per host', { timeout: 150_000 }, async () => {
     // A database of its own in the test Redis, so only these two processes share the counters.
     const redisUrl = `${services.REDIS_URL.replace(/\/\d*$/, '')}/${7 + Math.floor(Math.random() * 8)}`;
     const ports = [await freeTcpPort(), await freeTcpPort()];
@@ -111,7 +111,7 @@ describe('limits hold across API instances (shared through Redis)', () => {
       const apis = ports.map((port) => ({ url: `http://127.0.0.1:${port}` }));
       for (const [i, api] of apis.entries()) {
         let up = false;
-        for (let t = 0; t < 150 && !up; t++) {
+        for (let t = 0; t < 300 && !up; t++) {
           up = await fetch(`${api.url}/healthz`).then((r) => r.ok, () => false);
           if (!up) await new Promise((r) => setTimeout(r, 200));
         }

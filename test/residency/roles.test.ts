@@ -13,7 +13,7 @@ import { spawnApi, spawnRole } from '../api/helpers.js';
 
 const services = inject('services');
 
-describe('a role whose clients would connect outside ALLOWED_HOSTS refuses to start', () => {
+describe('a role whose clients would connect outside ALLOWED_HOSTS refuses to start', { timeout: 120_000 }, () => {
   it('the pipeline names every setting a client library would take elsewhere (service=gmail, AWS_ENDPOINT_URL_S3, a foreign Mistral)', async () => {
     const proc = spawnRole('pipeline', [], {
       ...services,
@@ -40,7 +40,7 @@ describe('a role whose clients would connect outside ALLOWED_HOSTS refuses to st
     const proc = spawnApi({ ...services, S3_BUCKET: 'residency', STT_BASE_URL: 'http://127.0.0.1:9/v1', API_PORT: String(port), ALLOWED_HOSTS: '127.0.0.1' });
     try {
       let ok = false;
-      for (let i = 0; i < 150 && !ok && proc.child.exitCode === null; i++) {
+      for (let i = 0; i < 300 && !ok && proc.child.exitCode === null; i++) {
         ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
         if (!ok) await new Promise((r) => setTimeout(r, 200));
       }
