@@ -7,12 +7,11 @@
  * the append-only file until it is rewritten, and in the last RDB snapshot until the next one, so
  * erasure asks for both (`purgeRedisDisk`).
  */
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MeetingInfoSchema } from '../meeting/meeting-store.js';
 import { eraseMeetingKeys, meetingKeys } from '../meeting/redis-keys.js';
 import type { MeetingArtifacts } from '../storage/meeting-artifacts.js';
-import { jobIds } from './queues/queue-names.js';
+import { removeMeetingJobs, type MeetingQueueSet } from './queues/meeting-jobs.js';
 
 export interface ErasureReport {
   meetingId: string;
@@ -67,49 +66,17 @@ export async function purgeRedisDisk(redis: Redis): Promise<DiskPurge> {
   return { aofRewrite, snapshot };
 }
 
-async function removeJobs(client: Redis, queue: Queue, idPrefix: string, meetingId: string): Promise<{ removed: number; active: number }> {
-  let removed = 0;
-  let active = 0;
-  let cursor = '0';
-  const pattern = `${queue.opts.prefix ?? 'bull'}:${queue.name}:${idPrefix}*`;
-  const ids = new Set<string>();
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    for (const k of keys) {
-      const rest = k.slice(`${queue.opts.prefix ?? 'bull'}:${queue.name}:`.length);
-      ids.add(rest.split(':')[0] as string);
-    }
-  } while (cursor !== '0');
-  for (const id of ids) {
-    // The id prefix of meeting "m1" also matches meeting "m1_x": the job's own data decides.
-    const job = await queue.getJob(id);
-    if ((job?.data as { meetingId?: string } | undefined)?.meetingId !== meetingId) continue;
-    if ((await queue.remove(id)) === 1) removed++;
-    else if ((await queue.getJobState(id)) === 'active') active++;
-  }
-  return { removed, active };
-}
-
 export async function eraseMeeting(
   meetingId: string,
   artifacts: MeetingArtifacts,
-  redis: { connection: Redis; queues: { segments: Queue; deferredStt: Queue; finalize: Queue; email: Queue } } | null,
+  redis: { connection: Redis; queues: MeetingQueueSet } | null,
 ): Promise<ErasureReport> {
   const objects = await artifacts.erase(meetingId);
   const report: ErasureReport = { meetingId, objects, redisKeys: 0, jobs: 0, activeJobs: 0, disk: { aofRewrite: 'off', snapshot: 'off' } };
   if (!redis) return report;
-  const { queues } = redis;
-  for (const [queue, prefix] of [
-    [queues.segments, jobIds.segment(meetingId, '')],
-    [queues.deferredStt, jobIds.deferredStt(meetingId, '')],
-    [queues.email, jobIds.email(meetingId, '')],
-    [queues.finalize, jobIds.finalize(meetingId)],
-  ] as const) {
-    const r = await removeJobs(redis.connection, queue, prefix, meetingId);
-    report.jobs += r.removed;
-    report.activeJobs += r.active;
-  }
+  const jobs = await removeMeetingJobs(redis.connection, redis.queues, meetingId);
+  report.jobs = jobs.removed;
+  report.activeJobs = jobs.active;
   const info = await redis.connection.get(meetingKeys.info(meetingId));
   const room = info ? (MeetingInfoSchema.pick({ room: true }).safeParse(JSON.parse(info)).data?.room ?? null) : null;
   report.redisKeys = await eraseMeetingKeys(redis.connection, meetingId, room);

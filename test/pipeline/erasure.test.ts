@@ -187,11 +187,11 @@ describe('every key a meeting leaves expires with its retention', () => {
     h = undefined;
   });
 
-  /** The product's keys (src/meeting/redis-keys.ts) naming the meeting: each must expire within the retention. */
+  /** Every key naming the meeting, the product's (src/meeting/redis-keys.ts) and BullMQ's job records alike, expires within the retention. */
   async function expectAllExpiring(redis: Redis, meetingId: string, mustInclude: string[]): Promise<void> {
-    const ours = [...(await keysNaming(redis, meetingId))].filter(([k]) => k.startsWith('meeting-agent:'));
-    expect(ours.map(([k]) => k)).toEqual(expect.arrayContaining(mustInclude));
-    for (const [key, ttl] of ours) {
+    const all = [...(await keysNaming(redis, meetingId))];
+    expect(all.map(([k]) => k)).toEqual(expect.arrayContaining(mustInclude));
+    for (const [key, ttl] of all) {
       expect(ttl, key).toBeGreaterThan(0);
       expect(ttl, key).toBeLessThanOrEqual(RETENTION_S);
     }
@@ -206,8 +206,11 @@ describe('every key a meeting leaves expires with its retention', () => {
     // The last attempt at once (production retries 8 times over about two minutes first).
     await h.queues.finalize.add('finalize', { meetingId: id, reason: 'host_stop' }, { jobId: jobIds.finalize(id), attempts: 1 });
     await h.waitForStatus(id, 'failed');
+    await until('the finalisation job to be failed', async () => (await h!.queues.finalize.getJobState(jobIds.finalize(id))) === 'failed');
     expect(h.smtp.messages).toHaveLength(0);
-    await expectAllExpiring(h.connection, id, [meetingKeys.info(id), meetingKeys.participants(id), meetingKeys.segments(id)]);
+    // Queue records too: the segment jobs (with their text) and the failed finalisation itself.
+    await expectAllExpiring(h.connection, id, [meetingKeys.info(id), meetingKeys.participants(id), meetingKeys.segments(id), `bull:${QUEUE.finalize}:${jobIds.finalize(id)}`]);
+    expect([...(await keysNaming(h.connection, id)).keys()].filter((k) => k.startsWith(`bull:${QUEUE.segments}:`)).length).toBeGreaterThan(0);
   });
 
   it('a finished meeting: every key, email markers included, expires within the retention', async () => {
@@ -216,8 +219,10 @@ describe('every key a meeting leaves expires with its retention', () => {
     const { counts } = await h.seedMeeting(id, fixtureMeeting(), { requesterEmail: 'hote@mairie-exemple.fr' });
     await h.queues.endMeeting(h.store, id, 'room_finished', counts);
     await h.waitForStatus(id, 'done');
-    await until('the emails to be marked sent', async () => [...(await keysNaming(h!.connection, id)).keys()].some((k) => k.includes(':sent:')));
-    await expectAllExpiring(h.connection, id, [meetingKeys.info(id), meetingKeys.participants(id), meetingKeys.segments(id)]);
+    await until('the emails to be marked sent', async () => [...(await keysNaming(h!.connection, id)).keys()].filter((k) => k.includes(':sent:')).length === 5);
+    // Email jobs (addresses) included: they were queued before the meeting was marked done.
+    await expectAllExpiring(h.connection, id, [meetingKeys.info(id), meetingKeys.participants(id), meetingKeys.segments(id), `bull:${QUEUE.finalize}:${jobIds.finalize(id)}`]);
+    expect([...(await keysNaming(h.connection, id)).keys()].filter((k) => k.startsWith(`bull:${QUEUE.email}:`)).length).toBe(5);
   });
 
   it('a meeting whose agent died mid-meeting (never ended, never finalised): whatever was written already expires', async () => {

@@ -43,6 +43,12 @@ export interface FinalizeDeps {
   segmentsQueue: JobLookup;
   deferredSttQueue: JobLookup;
   emailQueue: EmailJobSink;
+  /**
+   * Gives the meeting's queue job records (segment text, addresses) the retention as TTL, once the
+   * meeting is done or has failed for good (src/pipelines/queues/meeting-jobs.ts); absent where
+   * there are no queues (the recording mode's inline pipeline).
+   */
+  expireQueueRecords?: (meetingId: string) => Promise<void>;
 }
 
 export interface FinalizeTiming {
@@ -167,6 +173,7 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
       // The transcript is kept (it is stored, and correct); no minutes are sent, and the status says why.
       await deps.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: `minutes: ${e.message.slice(0, 300)}` }));
       await deps.store.expireAll(meetingId);
+      await deps.expireQueueRecords?.(meetingId);
       log.error({ meetingId }, 'minutes invalid after one repair; meeting failed, no email sent');
       minutesProduced.inc({ outcome: 'failed' });
       throw new UnrecoverableError(e.message);
@@ -195,6 +202,7 @@ export async function finalizeMeeting(deps: FinalizeDeps, timing: FinalizeTiming
   }
   await deps.store.update(meetingId, (m) => ({ ...m, status: 'done', failure: null }));
   await deps.store.expireAll(meetingId);
+  await deps.expireQueueRecords?.(meetingId);
   log.info({ meetingId, recipients: recipients.length, missing: missing.length }, 'meeting finalised');
   return { outcome: 'done', emails: recipients.length };
 }
@@ -216,7 +224,11 @@ export function startFinalizeWorker(connection: Redis, deps: FinalizeDeps, crash
       } catch (e) {
         if (e instanceof DelayedError || e instanceof UnrecoverableError) throw e;
         const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        if (lastAttempt) await recordFinalizeFailure(deps.store, (job.data as { meetingId: string }).meetingId, e);
+        if (lastAttempt) {
+          const meetingId = (job.data as { meetingId: string }).meetingId;
+          await recordFinalizeFailure(deps.store, meetingId, e);
+          await deps.expireQueueRecords?.(meetingId).catch(() => undefined);
+        }
         throw e;
       }
     },

@@ -14,6 +14,7 @@ import { startDeferredSttWorker } from './deferred-stt-worker.js';
 import { startEmailWorker } from './email-worker.js';
 import { createLogger } from '../../logging.js';
 import { DEFAULT_FINALIZE_TIMING, startFinalizeWorker, type FinalizeTiming } from './finalize-worker.js';
+import { expireMeetingJobs } from './meeting-jobs.js';
 import { QUEUE } from './queue-names.js';
 import { startSegmentWorker } from './segment-worker.js';
 import { closeWorkers, DEFAULT_CRASH_SAFETY, type CrashSafety } from './worker-runtime.js';
@@ -60,11 +61,22 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
   const emailQueue = new Queue(QUEUE.email, { connection, defaultJobOptions: EMAIL_JOB_OPTIONS });
   const segmentsQueue = new Queue(QUEUE.segments, { connection });
   const deferredSttQueue = new Queue(QUEUE.deferredStt, { connection });
+  const finalizeQueue = new Queue(QUEUE.finalize, { connection });
   const workers: Worker[] = [
     startSegmentWorker(connection, deps.store, crash),
     startFinalizeWorker(
       connection,
-      { store: deps.store, artifacts: deps.artifacts, minutes: deps.minutes, segmentsQueue, deferredSttQueue, emailQueue },
+      {
+        store: deps.store,
+        artifacts: deps.artifacts,
+        minutes: deps.minutes,
+        segmentsQueue,
+        deferredSttQueue,
+        emailQueue,
+        expireQueueRecords: async (meetingId) => {
+          await expireMeetingJobs(connection, { segments: segmentsQueue, deferredStt: deferredSttQueue, email: emailQueue, finalize: finalizeQueue }, meetingId, deps.store.ttlSeconds);
+        },
+      },
       crash,
       options.finalize ?? DEFAULT_FINALIZE_TIMING,
     ),
@@ -85,7 +97,7 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
     emailQueue,
     async close(deadlineMs = 25_000) {
       const inTime = await closeWorkers(workers, deadlineMs);
-      await Promise.all([emailQueue.close(), segmentsQueue.close(), deferredSttQueue.close()]);
+      await Promise.all([emailQueue.close(), segmentsQueue.close(), deferredSttQueue.close(), finalizeQueue.close()]);
       return inTime;
     },
   };
