@@ -99,6 +99,33 @@ export interface MeetingStoreOptions {
   retentionDays: number;
 }
 
+/** A new meeting's state, before anything happened (every store writes this shape). */
+export function newMeetingInfo(meeting: NewMeeting): MeetingInfo {
+  return MeetingInfoSchema.parse({
+    extraRecipients: [],
+    status: 'starting',
+    ...meeting,
+    createdAt: new Date().toISOString(),
+    startedAt: null,
+    endedAt: null,
+    endReason: null,
+    segmentCounts: null,
+    failure: null,
+  });
+}
+
+/** The meeting with its end recorded: the first reason and time win; segment counts are merged (max). */
+export function withEnd(info: MeetingInfo, reason: EndReason, segmentCounts?: Record<string, number>): MeetingInfo {
+  const counts = { ...(info.segmentCounts ?? {}) };
+  for (const [k, n] of Object.entries(segmentCounts ?? {})) counts[k] = Math.max(counts[k] ?? 0, n);
+  return {
+    ...info,
+    endedAt: info.endedAt ?? new Date().toISOString(),
+    endReason: info.endReason ?? reason,
+    segmentCounts: segmentCounts || info.segmentCounts ? counts : null,
+  };
+}
+
 export class MeetingStore {
   /** TTL, in seconds, set on every write (src/meeting/redis-keys.ts, "TTL policy"). */
   readonly ttlSeconds: number;
@@ -112,17 +139,7 @@ export class MeetingStore {
 
   /** Creates the meeting unless it exists; returns what is stored either way. */
   async create(meeting: NewMeeting): Promise<MeetingInfo> {
-    const info: MeetingInfo = MeetingInfoSchema.parse({
-      extraRecipients: [],
-      status: 'starting',
-      ...meeting,
-      createdAt: new Date().toISOString(),
-      startedAt: null,
-      endedAt: null,
-      endReason: null,
-      segmentCounts: null,
-      failure: null,
-    });
+    const info = newMeetingInfo(meeting);
     await this.redis.set(keys.info(info.meetingId), JSON.stringify(info), 'EX', this.ttlSeconds, 'NX');
     const stored = await this.get(info.meetingId);
     if (!stored) throw new Error(`meeting ${info.meetingId} could not be stored`);
@@ -153,16 +170,7 @@ export class MeetingStore {
 
   /** Records the end once: the first reason and time win; segment counts are merged (max). */
   async markEnded(meetingId: string, reason: EndReason, segmentCounts?: Record<string, number>): Promise<MeetingInfo> {
-    return this.update(meetingId, (info) => {
-      const counts = { ...(info.segmentCounts ?? {}) };
-      for (const [k, n] of Object.entries(segmentCounts ?? {})) counts[k] = Math.max(counts[k] ?? 0, n);
-      return {
-        ...info,
-        endedAt: info.endedAt ?? new Date().toISOString(),
-        endReason: info.endReason ?? reason,
-        segmentCounts: segmentCounts || info.segmentCounts ? counts : null,
-      };
-    });
+    return this.update(meetingId, (info) => withEnd(info, reason, segmentCounts));
   }
 
   async upsertParticipant(meetingId: string, participant: MeetingParticipant): Promise<void> {

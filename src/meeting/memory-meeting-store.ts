@@ -9,6 +9,8 @@ import {
   DeliverySchema,
   MeetingInfoSchema,
   MeetingParticipantSchema,
+  newMeetingInfo,
+  withEnd,
   type Delivery,
   type MeetingInfo,
   type MeetingParticipant,
@@ -26,17 +28,7 @@ export class MemoryMeetingStore implements MeetingStateStore {
   async create(meeting: NewMeeting): Promise<MeetingInfo> {
     const existing = this.#info.get(meeting.meetingId);
     if (existing) return existing;
-    const info = MeetingInfoSchema.parse({
-      extraRecipients: [],
-      status: 'starting',
-      ...meeting,
-      createdAt: new Date().toISOString(),
-      startedAt: null,
-      endedAt: null,
-      endReason: null,
-      segmentCounts: null,
-      failure: null,
-    });
+    const info = newMeetingInfo(meeting);
     this.#info.set(info.meetingId, info);
     return info;
   }
@@ -54,16 +46,7 @@ export class MemoryMeetingStore implements MeetingStateStore {
   }
 
   async markEnded(meetingId: string, reason: EndReason, segmentCounts?: Record<string, number>): Promise<MeetingInfo> {
-    return this.update(meetingId, (info) => {
-      const counts = { ...(info.segmentCounts ?? {}) };
-      for (const [k, n] of Object.entries(segmentCounts ?? {})) counts[k] = Math.max(counts[k] ?? 0, n);
-      return {
-        ...info,
-        endedAt: info.endedAt ?? new Date().toISOString(),
-        endReason: info.endReason ?? reason,
-        segmentCounts: segmentCounts || info.segmentCounts ? counts : null,
-      };
-    });
+    return this.update(meetingId, (info) => withEnd(info, reason, segmentCounts));
   }
 
   async upsertParticipant(meetingId: string, participant: MeetingParticipant): Promise<void> {
