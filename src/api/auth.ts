@@ -17,11 +17,6 @@ export type Caller =
   | { kind: 'service'; /** "service-1", "service-2"...: which key, never the key itself */ id: string }
   | { kind: 'host'; identity: string; room: string; roomAdmin: boolean; email: string | null };
 
-/** A stable key per caller, for rate limiting and logs (contains no secret). */
-export function callerKey(caller: Caller): string {
-  return caller.kind === 'service' ? caller.id : `host:${caller.room}:${caller.identity}`;
-}
-
 const WWW_AUTHENTICATE = { 'www-authenticate': 'Bearer realm="meeting-agent"' };
 
 function unauthorized(code: string, message: string): ApiError {

@@ -81,7 +81,7 @@ export class Transcriptions {
     try {
       return await this.d.livekit.roomSid(room);
     } catch {
-      throw new ApiError(503, 'livekit_unavailable', 'The LiveKit server did not answer; try again shortly.', undefined, { 'retry-after': '10' });
+      throw new ApiError(503, 'livekit_unavailable', 'The LiveKit server did not answer; nothing was done, try again shortly.', undefined, { 'retry-after': '10' });
     }
   }
 
@@ -92,12 +92,7 @@ export class Transcriptions {
   async start(room: string, caller: Caller, body: StartTranscriptionBody): Promise<{ created: boolean; view: RoomTranscription }> {
     const { requester, extraRecipients } = this.#recipients(caller, body);
 
-    let roomSid: string | null;
-    try {
-      roomSid = await this.d.livekit.roomSid(room);
-    } catch {
-      throw new ApiError(503, 'livekit_unavailable', 'The LiveKit server did not answer; no agent was sent.', undefined, { 'retry-after': '10' });
-    }
+    const roomSid = await this.openRoomSid(room);
     if (!roomSid) {
       transcriptionStarts.inc({ outcome: 'room_not_found' });
       throw new ApiError(404, 'room_not_found', 'There is no open room with this name; start the transcription once the meeting has begun.');
