@@ -77,6 +77,12 @@ describe('data-residency guard (ALLOWED_HOSTS)', () => {
       expect(await problemsOf({ ...valid, S3_ENDPOINT: undefined, S3_REGION: 'eu-west-3', ALLOWED_HOSTS: `${valid.ALLOWED_HOSTS},s3.eu-west-3.amazonaws.com` }, 'api')).toEqual([]);
     });
 
+    it('a recording transcribed without S3_BUCKET stores nothing in S3, so no S3 host is asked of it', async () => {
+      const recording = { ...valid, S3_ENDPOINT: undefined, S3_BUCKET: undefined, S3_REGION: 'eu-west-3' };
+      expect(await problemsOf(recording, 'transcribe')).toEqual([]);
+      expect(await problemsOf({ ...recording, S3_BUCKET: 'meetings' }, 'transcribe')).toEqual([expect.stringContaining('"s3.eu-west-3.amazonaws.com"')]);
+    });
+
     it('an endpoint the AWS SDK takes from its own environment (AWS_ENDPOINT_URL_S3) is the one checked', async () => {
       process.env.AWS_ENDPOINT_URL_S3 = 'https://s3.elsewhere.example';
       const problems = await problemsOf({ ...valid, S3_ENDPOINT: undefined }, 'delete');

@@ -37,7 +37,13 @@ const ENDPOINTS: readonly Endpoint[] = [
     resolve: async (c) => ({ hosts: [httpHost(c.STT_BASE_URL || c.MISTRAL_SERVER_URL)] }),
   },
   { label: 'Mistral (minutes)', setting: 'MISTRAL_SERVER_URL', usedBy: ['pipeline', 'transcribe'], resolve: async (c) => ({ hosts: [httpHost(c.MISTRAL_SERVER_URL)] }) },
-  { label: 'S3 storage', setting: 'S3_ENDPOINT', usedBy: ['worker', 'pipeline', 'api', 'transcribe', 'delete'], resolve: async (c) => ({ hosts: [await s3Host(c)] }) },
+  {
+    label: 'S3 storage',
+    setting: 'S3_ENDPOINT',
+    usedBy: ['worker', 'pipeline', 'api', 'transcribe', 'delete'],
+    // No bucket, no S3 (`transcribe` then keeps its artefacts in --out; the other roles require one).
+    resolve: async (c) => ({ hosts: c.S3_BUCKET ? [await s3Host(c)] : [] }),
+  },
   { label: 'SMTP', setting: 'SMTP_URL', usedBy: ['pipeline', 'transcribe'], resolve: async (c) => smtpHosts(c.SMTP_URL) },
 ];
 
@@ -79,7 +85,7 @@ async function s3Host(config: Config): Promise<string> {
     { step: 'build', priority: 'low', name: 'residencyHostCapture' },
   );
   try {
-    await client.send(new HeadObjectCommand({ Bucket: config.S3_BUCKET ?? 'residency-check', Key: 'residency-check' }));
+    await client.send(new HeadObjectCommand({ Bucket: config.S3_BUCKET, Key: 'residency-check' }));
     throw new Error('the S3 client sent a request the residency check meant to stop');
   } catch (e) {
     if (e instanceof HostCaptured) return e.host;
