@@ -100,11 +100,13 @@ identities = [p["identity"] for p in participants]
 placed, cursor_ms, previous_end_ms = [], src["leadInMs"], None
 for i, (speaker, gap_ms, text) in enumerate(src["utterances"], 1):
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    clip = array.array("h")
+    clip, spans = array.array("h"), []
     for j in range(1, len(sentences) + 1):
         if j > 1:
             clip.extend(pause)
+        at = len(clip)
         clip.extend(trim(read_wav(f"{work}/u{i:02d}s{j}.wav")))
+        spans.append((at, len(clip)))
     start_ms = cursor_ms if previous_end_ms is None else previous_end_ms + gap_ms
     end_ms = start_ms + math.ceil(len(clip) / SPMS)
     uid = f"u{i:02d}"
@@ -116,7 +118,12 @@ for i, (speaker, gap_ms, text) in enumerate(src["utterances"], 1):
     if same:
         sys.exit(f"{uid}: {speaker} would overlap their own {same[0]['id']}")
     placed.append({"id": uid, "speaker": speaker, "startMs": start_ms, "endMs": end_ms,
-                   "text": text, "_clip": clip})
+                   "text": text,
+                   # Each sentence's own span, for sentence-level ground truth (captions, replayed
+                   # speech-to-text answering a piece of an utterance).
+                   "sentences": [{"startMs": start_ms + a // SPMS, "endMs": start_ms + math.ceil(b / SPMS), "text": t}
+                                 for (a, b), t in zip(spans, sentences)],
+                   "_clip": clip})
     previous_end_ms = max(previous_end_ms or 0, end_ms)
 
 duration_ms = previous_end_ms + src["tailMs"]

@@ -18,7 +18,15 @@ export const MeetingScript = z.looseObject({
   durationMs: z.number().nonnegative(),
   participants: z.array(z.looseObject({ identity: z.string().min(1), name: z.string(), file: z.string().min(1), silent: z.boolean().default(false) })).min(1),
   utterances: z.array(
-    z.looseObject({ id: z.string(), speaker: z.string(), startMs: z.number().nonnegative(), endMs: z.number().nonnegative(), text: z.string().min(1) }),
+    z.looseObject({
+      id: z.string(),
+      speaker: z.string(),
+      startMs: z.number().nonnegative(),
+      endMs: z.number().nonnegative(),
+      text: z.string().min(1),
+      /** The utterance's sentences with their own spans, when the generator measured them. */
+      sentences: z.array(z.object({ startMs: z.number().nonnegative(), endMs: z.number().nonnegative(), text: z.string().min(1) })).optional(),
+    }),
   ),
   mixed: z.string().min(1),
 });
@@ -47,8 +55,16 @@ export interface GroundTruthOptions {
 
 const sec = (ms: number) => Math.round(ms / 10) / 100;
 
+/**
+ * The answer's segments: one per sentence where the script has them, as Whisper and Voxtral cut
+ * their segments at sentence ends; so an upload holding one sentence of an utterance (a caption cut
+ * at a sentence pause) is answered with that sentence, not with the whole utterance or nothing.
+ */
+const spans = (utterances: readonly Utterance[]) =>
+  utterances.flatMap((u) => (u.sentences?.length ? u.sentences : [u])).sort((a, b) => a.startMs - b.startMs);
+
 function openAiResponse(utterances: readonly Utterance[], language: string, durationSec: number): OpenAiVerboseTranscription {
-  const segments = utterances.map((u, i) => ({
+  const segments = spans(utterances).map((u, i) => ({
     id: i,
     seek: Math.round(sec(u.startMs) * 100),
     start: sec(u.startMs),
@@ -68,7 +84,7 @@ function openAiResponse(utterances: readonly Utterance[], language: string, dura
 const estimateTokens = (text: string) => Math.ceil(Buffer.byteLength(text, 'utf8') / 4);
 
 function mistralResponse(utterances: readonly Utterance[], language: string, durationSec: number): MistralTranscription {
-  const segments = utterances.map((u) => ({ type: 'transcription_segment' as const, text: u.text.trim(), start: sec(u.startMs), end: sec(u.endMs) }));
+  const segments = spans(utterances).map((u) => ({ type: 'transcription_segment' as const, text: u.text.trim(), start: sec(u.startMs), end: sec(u.endMs) }));
   const text = joinText(segments);
   const completion = estimateTokens(text);
   return {
@@ -107,6 +123,9 @@ export async function loadMeetingScript(dir: string): Promise<MeetingScript> {
   for (const u of parsed.data.utterances) {
     if (!identities.has(u.speaker)) throw new Error(`utterance ${u.id}: unknown speaker "${u.speaker}"`);
     if (u.endMs <= u.startMs) throw new Error(`utterance ${u.id}: ends before it starts`);
+    for (const s of u.sentences ?? []) {
+      if (s.endMs <= s.startMs || s.startMs < u.startMs || s.endMs > u.endMs) throw new Error(`utterance ${u.id}: a sentence lies outside it or ends before it starts`);
+    }
   }
   return parsed.data;
 }

@@ -22,7 +22,15 @@ export const FIXTURE_CASSETTE = 'fixtures/cassettes/comite-projet.json';
 export interface FixtureScript {
   durationMs: number;
   participants: { identity: string; name: string; email: string; file: string; silent: boolean }[];
-  utterances: { id: string; speaker: string; startMs: number; endMs: number; text: string }[];
+  utterances: {
+    id: string;
+    speaker: string;
+    startMs: number;
+    endMs: number;
+    text: string;
+    /** The utterance's sentences, each with its own span (joined by the script's sentence pause). */
+    sentences: { startMs: number; endMs: number; text: string }[];
+  }[];
 }
 export const fixtureScript = (): FixtureScript => JSON.parse(readFileSync(`${FIXTURE_DIR}/script.json`, 'utf8')) as FixtureScript;
 
