@@ -48,22 +48,19 @@ function underLoad(samples: Int16Array, seed: number): Int16Array {
       if (nextGap < i) nextGap = i;
     }
   }
-  const all = new Int16Array(out.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const a of out) {
-    all.set(a, at);
-    at += a.length;
-  }
-  return all;
+  return concat(out);
 }
 
 /** The same audio in four pieces played last to first: every piece is real speech, the order is not. */
 function reordered(samples: Int16Array): Int16Array {
   const n = samples.length;
-  const pieces = [3, 2, 1, 0].map((k) => samples.subarray(Math.floor((k * n) / 4), Math.floor(((k + 1) * n) / 4)));
-  const out = new Int16Array(n);
+  return concat([3, 2, 1, 0].map((k) => samples.subarray(Math.floor((k * n) / 4), Math.floor(((k + 1) * n) / 4))));
+}
+
+function concat(parts: readonly Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, a) => n + a.length, 0));
   let at = 0;
-  for (const p of pieces) {
+  for (const p of parts) {
     out.set(p, at);
     at += p.length;
   }

@@ -86,7 +86,7 @@ export function matchTranscription(
   }
   if (!best || best.alignment.score < opts.minScore) {
     for (const entry of comparable) {
-      const alignment = alignInBlocks(q.fingerprint, fingerprintOf(entry), { minInside: opts.minInside });
+      const alignment = alignInBlocks(q.fingerprint, fingerprintOf(entry));
       if (!alignment || alignment.inside < opts.minInside) continue;
       if (!best || alignment.score > best.alignment.score) best = { entry, alignment, method: 'blocks', spanFrames: alignment.spanFrames };
     }
