@@ -8,12 +8,17 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ParticipantKind, type Room } from '@livekit/rtc-node';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { joinAsListener, joinAsSpeaker, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import { signRecipient } from '../../src/agent/recipient-trust.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, httpUrl, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
 
 const script = fixtureScript();
 const utterance = (id: string) => script.utterances.find((u) => u.id === id)!;
+
+// The bots may rewrite their attributes (they set opt-outs), so their addresses count only signed.
+const SIGNING_KEY = 'room-behaviour-test-key-0123456789abcdef';
+const signedEmail = (identity: string, email: string) => ({ email, 'email.sig': signRecipient(SIGNING_KEY, identity, email) });
 
 const agentIn = (room: Room) => [...room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT);
 
@@ -28,7 +33,7 @@ describe('the agent in a live room', () => {
 
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
-    worker = await startAgentWorker(services, stt.url);
+    worker = await startAgentWorker(services, stt.url, { RECIPIENT_SIGNING_KEY: SIGNING_KEY });
     probe = new QueueProbe(services);
   }, 60_000);
 
@@ -81,7 +86,7 @@ describe('the agent in a live room', () => {
         room,
         identity,
         name: participants[identity]!.name,
-        attributes: { email: participants[identity]!.email, ...(extra.attributes ?? {}) },
+        attributes: { ...signedEmail(identity, participants[identity]!.email), ...(extra.attributes ?? {}) },
         file: `${FIXTURE_DIR}/${identity}.opus`,
         durationMs: PLAY_MS,
         autoplay: false,
@@ -89,7 +94,7 @@ describe('the agent in a live room', () => {
       });
     const alice = await speaker('alice');
     // Chloé's token says "do not transcribe me" from the start.
-    const chloe = await speaker('chloe', { attributes: { email: participants.chloe!.email, 'transcription.optout': 'true' } });
+    const chloe = await speaker('chloe', { attributes: { ...signedEmail('chloe', participants.chloe!.email), 'transcription.optout': 'true' } });
     const observer = await joinAsListener({ ...base, room, identity: 'observer' });
     bots.push(alice, chloe, observer);
 
