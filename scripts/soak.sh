@@ -29,7 +29,8 @@ hog_pid=""
 stop_hog() {
   if [[ -n "$hog_pid" ]] && kill -0 "$hog_pid" 2>/dev/null; then kill "$hog_pid" 2>/dev/null || true; fi
 }
-trap stop_hog EXIT INT TERM
+trap stop_hog EXIT
+trap 'exit 130' INT TERM
 if [[ "$hog" != "0" ]]; then
   timeout "${SOAK_HOG_MAX_S:-10800}" bash -c 'while :; do :; done' &
   hog_pid=$!
