@@ -216,6 +216,10 @@ async function main(): Promise<void> {
       await joinAsSpeaker({
         url: services.livekit.url, room, identity: p.identity, name: p.name, auth,
         attributes: p.email ? { email: p.email } : {},
+        // As the conferencing backend mints them: the address is in the token, and a participant
+        // who cannot rewrite its own attributes is one whose address the agent may trust
+        // (docs/interfaces.md; a backend that lets participants opt out signs the address instead).
+        canUpdateOwnMetadata: false,
         file: join(fixtureDir, p.file), durationMs: playMs, autoplay: false,
       }),
     );
@@ -225,6 +229,7 @@ async function main(): Promise<void> {
     url: services.livekit.url, room, auth,
     identity: viewer?.identity ?? 'demo-viewer', name: viewer?.name ?? 'Demo viewer',
     attributes: viewer?.email ? { email: viewer.email } : {},
+    canUpdateOwnMetadata: false,
   });
   cleanups.push(() => listener.disconnect());
 
