@@ -18,10 +18,13 @@ beforeAll(async () => {
   for (const p of script.participants) tracks.set(p.identity, (await decodeToPcm(join(FIXTURE_DIR, p.file))).samples);
 }, 30_000);
 
-/** Utterances the segmenter cuts from a track scored by `vad`. */
+/**
+ * Utterances the segmenter cuts from a track scored by `vad`, at Silero's end of speech only (no
+ * sentence pauses), so they compare one to one with the script's utterances.
+ */
 async function utterancesOf(vad: SileroVad, pcm: Int16Array): Promise<CutUtterance[]> {
   const cuts: CutUtterance[] = [];
-  const segmenter = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
+  const segmenter = new UtteranceSegmenter({ maxUtteranceMs: 30_000, sentenceAfterMs: Infinity }, (u) => cuts.push(u));
   const scorer = vad.scorer();
   for (const w of windowsOf(pcm)) segmenter.push({ samples: w, probability: await scorer.score(w) });
   segmenter.flush();

@@ -29,12 +29,44 @@ describe('UtteranceSegmenter', () => {
     expect(cuts[0]!.audio[0]).toBe((cuts[0]!.audioStartSample % 30_000) + 1);
   });
 
-  it('does not cut at pauses shorter than the minimum silence while the utterance is short', () => {
+  it('does not cut at pauses shorter than the minimum silence while the utterance is under 3.5 s', () => {
     const cuts: CutUtterance[] = [];
     const seg = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
-    // 8 s of speech with a 300 ms pause every 2 s.
-    feed(seg, (t) => t < 8_000 && t % 2_000 < 1_700, 9_000);
+    // "Bonjour." then a 3 s sentence: 300 ms pauses, the utterance never 3.5 s long at a pause.
+    feed(seg, (t) => (t >= 1_000 && t < 1_500) || (t >= 1_800 && t < 4_300), 6_000);
     expect(cuts).toHaveLength(1);
+    expect(cuts[0]!.reason).toBe('pause');
+  });
+
+  it('ends an utterance past 3.5 s at a sentence pause (~250 ms) but not at a pause inside a sentence', () => {
+    const cuts: CutUtterance[] = [];
+    const seg = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
+    // Sentences of 4 s joined by 250 ms pauses, each with a 128 ms pause (a comma) in its middle.
+    const sentence = (t: number) => t % 4_250 < 4_000 && Math.abs((t % 4_250) - 2_000) >= 64;
+    feed(seg, (t) => t < 4 * 4_250 - 250 && sentence(t), 18_000);
+    expect(cuts.map((c) => c.reason)).toEqual(Array(4).fill('sentence_pause'));
+    for (const [i, c] of cuts.entries()) {
+      expect(ms(c.speechStartSample)).toBeCloseTo(i * 4_250, -2);
+      expect(ms(c.speechEndSample)).toBeCloseTo(i * 4_250 + 4_000, -2);
+    }
+    // The utterance is handed over about 200 ms after the sentence ended, not 550 ms.
+    expect(ms(cuts[0]!.audioStartSample + cuts[0]!.audio.length) - 4_000).toBeLessThan(250);
+  });
+
+  it('lets shorter pauses end an utterance the longer it grows', () => {
+    const firstCut = (pauseMs: number) => {
+      const cuts: CutUtterance[] = [];
+      const seg = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
+      // Speech with a pause of `pauseMs` every second.
+      feed(seg, (t) => t % 1_000 < 1_000 - pauseMs, 30_000);
+      return ms(cuts[0]!.speechEndSample);
+    };
+    const at = [192, 160, 128, 96].map(firstCut);
+    // 192 ms: as soon as the utterance is 3.5 s long; 160 ms: only from half the maximum (15 s) on.
+    expect(at[0]).toBeCloseTo(3_808, -2);
+    expect(at[1]).toBeCloseTo(15_840, -2);
+    for (let i = 1; i < at.length; i++) expect(at[i]).toBeGreaterThan(at[i - 1]!);
+    expect(at.at(-1)).toBeLessThan(30_000);
   });
 
   it('cuts a long monologue at its pauses into pieces no longer than the maximum, losing nothing', () => {
@@ -61,7 +93,7 @@ describe('UtteranceSegmenter', () => {
     const cuts: CutUtterance[] = [];
     const seg = new UtteranceSegmenter({ maxUtteranceMs: 30_000 }, (u) => cuts.push(u));
     feed(seg, (t) => t < 70_000, 71_000);
-    expect(cuts.map((c) => c.reason)).toEqual(['max_length', 'max_length', 'pause']);
+    expect(cuts.map((c) => c.reason)).toEqual(['max_length', 'max_length', 'sentence_pause']);
     expect(ms(cuts[0]!.speechEndSample - cuts[0]!.speechStartSample)).toBeLessThanOrEqual(30_000);
     expect(cuts[1]!.speechStartSample).toBe(cuts[0]!.audioStartSample + cuts[0]!.audio.length);
     expect(cuts[1]!.audioStartSample).toBe(cuts[1]!.speechStartSample);

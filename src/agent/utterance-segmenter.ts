@@ -3,10 +3,17 @@
  *
  * Silero's own START/END events are not used: its END_OF_SPEECH frames are views into a buffer it
  * reuses, and past `maxBufferedSpeech` (60 s) it drops the rest of an utterance. Here every window
- * is copied as it arrives, and a long monologue is cut by us, at a pause, before the maximum:
- *   - from half the maximum on, at the first pause of at least `longPauseMs`;
- *   - from 80 % on, at the first pause of at least `shortPauseMs`;
+ * is copied as it arrives, and an utterance is ended by a pause whose required length shrinks as the
+ * utterance grows, so live captions follow a fluent speaker sentence by sentence:
+ *   - under `sentenceAfterMs` of speech (3.5 s), only Silero's end of speech: `minSilenceMs` (550 ms);
+ *   - from there, a sentence pause: `sentencePauseMs` (180 ms), shrinking linearly to `longPauseMs`
+ *     (160 ms) at half the maximum and to `shortPauseMs` (64 ms) at 80 % of it;
  *   - at the maximum, wherever the speaker is (no pause came).
+ * Figures (issue #15, measured with this Silero and its silence gate, `utterance-cuts.test.ts`): a
+ * 250 ms pause between sentences is seen as 192-256 ms of windows below the threshold, a pause
+ * inside a sentence (a comma, a breath) as 96-160 ms, so 180 ms ends sentences and not phrases;
+ * espeak-ng sentences at 145-180 words per minute last 3.7-7 s, so after 3.5 s of speech the first
+ * sentence pause ends the utterance, while short turns ("Bonjour. Je pense que…") stay whole.
  * Times are in samples of this track (16 kHz), so the caller maps them onto the meeting's clock.
  *
  * An utterance with less than `minUtteranceSpeechMs` of speech in all (a click, a cough, the burst
@@ -22,7 +29,11 @@ export interface VadWindow {
   probability: number;
 }
 
-export type CutReason = 'pause' | 'long_pause' | 'short_pause' | 'max_length' | 'flush';
+/**
+ * Why an utterance ended: Silero's end of speech (`pause`), a sentence pause in an utterance past
+ * `sentenceAfterMs` (`sentence_pause`), the maximum length, or the end of the track.
+ */
+export type CutReason = 'pause' | 'sentence_pause' | 'max_length' | 'flush';
 
 export interface CutUtterance {
   /** Track sample where speech was detected to start / to end (without padding). */
@@ -45,7 +56,13 @@ export interface SegmenterOptions {
   /** Audio kept before the detected start, so the recogniser hears the onset. */
   prerollMs?: number;
   maxUtteranceMs: number;
+  /** Speech (ms from the utterance's start) after which a sentence pause ends it (default 3500). */
+  sentenceAfterMs?: number;
+  /** Pause that ends an utterance at `sentenceAfterMs` (default 180 ms: six Silero windows). */
+  sentencePauseMs?: number;
+  /** Pause that ends it at half `maxUtteranceMs` (default 160 ms). */
   longPauseMs?: number;
+  /** Pause that ends it at 80 % of `maxUtteranceMs` (default 64 ms: two windows). */
   shortPauseMs?: number;
   /** Utterances with less speech than this in all are dropped (default 160 ms: five Silero windows). */
   minUtteranceSpeechMs?: number;
@@ -58,8 +75,8 @@ export class UtteranceSegmenter {
   readonly #minSilence: number;
   readonly #preroll: number;
   readonly #max: number;
-  readonly #longPause: number;
-  readonly #shortPause: number;
+  /** (utterance length, pause that ends it) points, samples, by increasing length. */
+  readonly #pauseSchedule: readonly (readonly [number, number])[];
   readonly #minUtteranceSpeech: number;
 
   /** Samples seen so far on this track (end of the last window). */
@@ -93,8 +110,11 @@ export class UtteranceSegmenter {
     this.#minSilence = ms(options.minSilenceMs ?? 550);
     this.#preroll = ms(options.prerollMs ?? 300);
     this.#max = ms(options.maxUtteranceMs);
-    this.#longPause = ms(options.longPauseMs ?? 160);
-    this.#shortPause = ms(options.shortPauseMs ?? 64);
+    this.#pauseSchedule = [
+      [Math.min(ms(options.sentenceAfterMs ?? 3_500), this.#max * 0.5), ms(options.sentencePauseMs ?? 180)],
+      [this.#max * 0.5, ms(options.longPauseMs ?? 160)],
+      [this.#max * 0.8, ms(options.shortPauseMs ?? 64)],
+    ];
     this.#minUtteranceSpeech = ms(options.minUtteranceSpeechMs ?? 160);
   }
 
@@ -153,11 +173,23 @@ export class UtteranceSegmenter {
     } else if (this.#pos + n - this.#speechStart > this.#max) {
       // The next window would take it past the maximum.
       this.#emit(speechEnd, 'max_length');
-    } else if (length >= this.#max * 0.8 && this.#silenceRun >= this.#shortPause) {
-      this.#emit(speechEnd, 'short_pause');
-    } else if (length >= this.#max * 0.5 && this.#silenceRun >= this.#longPause) {
-      this.#emit(speechEnd, 'long_pause');
+    } else if (this.#silenceRun > 0 && this.#silenceRun >= this.#pauseEnding(length)) {
+      this.#emit(speechEnd, 'sentence_pause');
     }
+  }
+
+  /** Shortest pause that ends an utterance of `length` samples (Infinity before the schedule starts). */
+  #pauseEnding(length: number): number {
+    const points = this.#pauseSchedule;
+    if (length < points[0]![0]) return Infinity;
+    for (let i = 1; i < points.length; i++) {
+      const [l1, p1] = points[i]!;
+      if (length < l1) {
+        const [l0, p0] = points[i - 1]!;
+        return p0 + ((p1 - p0) * (length - l0)) / (l1 - l0);
+      }
+    }
+    return points.at(-1)![1];
   }
 
   /** Ends the current utterance, if any (the track ended or the meeting is stopping). */

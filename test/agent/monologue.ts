@@ -36,7 +36,8 @@ export const MONOLOGUE_SENTENCES = [
 ];
 
 const RATE = 48_000;
-const GAP_MS = 200;
+/** Pause between sentences: fluent speech, well under Silero's 550 ms end of speech. */
+export const MONOLOGUE_GAP_MS = 250;
 const LEAD_MS = 1_000;
 
 export interface Monologue {
@@ -55,7 +56,7 @@ export async function makeMonologue(dir: string): Promise<Monologue> {
   const sentences: Monologue['sentences'] = [];
   let at = (LEAD_MS * RATE) / 1000;
   const silence = join(dir, 'gap.wav');
-  execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', silence, 'trim', '0', String(GAP_MS / 1000)]);
+  execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', silence, 'trim', '0', String(MONOLOGUE_GAP_MS / 1000)]);
   const lead = join(dir, 'lead.wav');
   execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', lead, 'trim', '0', String(LEAD_MS / 1000)]);
   parts.push(lead);
@@ -68,7 +69,7 @@ export async function makeMonologue(dir: string): Promise<Monologue> {
     const n = samples(out);
     if (i > 0) {
       parts.push(silence);
-      at += (GAP_MS * RATE) / 1000;
+      at += (MONOLOGUE_GAP_MS * RATE) / 1000;
     }
     sentences.push({ startMs: Math.floor((at * 1000) / RATE), endMs: Math.ceil(((at + n) * 1000) / RATE), text: `${text[0]!.toUpperCase()}${text.slice(1)}.` });
     parts.push(out);
