@@ -8,6 +8,7 @@ import { ParticipantKind } from '@livekit/rtc-node';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { participantKey, segmentId } from '../../src/meeting/segment.js';
+import { buildTranscript } from '../../src/pipelines/transcript/transcript.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
 
@@ -64,25 +65,44 @@ describe('the agent transcribes the fixture meeting', () => {
     await stt?.close();
   });
 
-  it('queues one segment per utterance, with the right speaker, in order, within 300 ms of the truth', async () => {
+  it('queues every utterance as pieces of whole sentences, with the right speaker, in order, within 300 ms of the truth', async () => {
     const segments = await probe.segments(meetingId);
     const meeting = await probe.store.get(meetingId);
     const zero = Date.parse(meeting!.startedAt!);
     const truth = script.utterances.filter((u) => u.endMs <= PLAY_MS);
-    expect(segments.map((s) => s.participant.identity)).toEqual(truth.map((u) => u.speaker));
     const names = new Map(script.participants.map((p) => [p.identity, p.name]));
     const starts = speakers.map((s) => s.startedAtMs!);
     expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(50);
-    for (const [i, s] of segments.entries()) {
-      const u = truth[i]!;
-      expect(s.participant.name).toBe(names.get(u.speaker));
-      const wallStart = zero + s.startMs;
-      const wallEnd = zero + s.endMs;
-      expect(Math.abs(wallStart - (starts[0]! + u.startMs)), `${u.id} start`).toBeLessThan(300);
-      expect(Math.abs(wallEnd - (starts[0]! + u.endMs)), `${u.id} end`).toBeLessThan(300);
+    // Meeting time of a ground-truth instant (ms into the fixture).
+    const meetingMs = (fixtureMs: number) => starts[0]! + fixtureMs - zero;
+    // An utterance past 3.5 s of speech is cut at its sentence pauses (live captions): each piece
+    // belongs to one utterance of its speaker, and the pieces of an utterance give back its words.
+    const ownerOf = (s: (typeof segments)[number]) =>
+      truth.filter((u) => u.speaker === s.participant.identity && s.startMs < meetingMs(u.endMs) + 300 && s.endMs > meetingMs(u.startMs) - 300);
+    for (const s of segments) expect(ownerOf(s), `${s.segmentId} at ${s.startMs} ms`).toHaveLength(1);
+    const pieces = truth.map((u) => segments.filter((s) => ownerOf(s)[0] === u));
+    expect(segments.length).toBeLessThanOrEqual(Math.ceil(truth.length * 1.2)); // 26 for 22 utterances
+    for (const [i, u] of truth.entries()) {
+      const own = pieces[i]!;
+      expect(own.length, u.id).toBeGreaterThan(0);
+      expect(own.flatMap((s) => words(s.text)), u.id).toEqual(words(u.text));
+      expect(Math.abs(own[0]!.startMs - meetingMs(u.startMs)), `${u.id} start`).toBeLessThan(300);
+      expect(Math.abs(own.at(-1)!.endMs - meetingMs(u.endMs)), `${u.id} end`).toBeLessThan(300);
+      // Pieces end at sentence ends, never inside a sentence.
+      for (const s of own) expect(Math.min(...u.sentences.map((x) => Math.abs(meetingMs(x.endMs) - s.endMs))), `${u.id} piece end`).toBeLessThan(300);
+    }
+    for (const s of segments) {
+      expect(s.participant.name).toBe(names.get(s.participant.identity));
       expect(Date.parse(s.startedAt)).toBe(zero + s.startMs);
-      expect(words(s.text)).toEqual(words(u.text));
       expect(s).toMatchObject({ meetingId, language: 'fr', deferred: false, provider: 'openai-compatible' });
+    }
+    // The transcript merges the pieces back into the speakers' turns, as spoken.
+    const transcript = buildTranscript({ meetingId, language: 'fr', startedAt: meeting!.startedAt ?? null, endedAt: meeting!.endedAt ?? null, participants: [], segments });
+    expect(transcript.turns.map((t) => t.speaker.identity)).toEqual(truth.map((u) => u.speaker));
+    for (const [i, t] of transcript.turns.entries()) {
+      expect(words(t.text)).toEqual(words(truth[i]!.text));
+      expect(Math.abs(t.startMs - meetingMs(truth[i]!.startMs))).toBeLessThan(300);
+      expect(Math.abs(t.endMs - meetingMs(truth[i]!.endMs))).toBeLessThan(300);
     }
     // Sequence numbers per speaker, from 0, and deterministic ids.
     for (const p of script.participants) {
