@@ -13,7 +13,13 @@
  *   - memory: a VAD-loaded process at rest, and the marginal resident memory per room;
  *   - keeping up: the VAD's largest backlog, captions and deferred utterances;
  *   - caption delay beyond speech-to-text: cut → caption sent (agent), and detected speech end →
- *     caption received by a listener (user), each minus that utterance's speech-to-text time.
+ *     caption received by a listener (user), each minus that utterance's speech-to-text time;
+ *   - what a participant reading the captions waits: every sentence's ground-truth end → the
+ *     caption holding it received by the listener, p50 / p95, with the speech-to-text time of those
+ *     captions apart and the delay beyond it (issue #15: p95 ≤ 1.5 s beyond speech-to-text).
+ * Then one room plays a 95 s monologue with 250 ms pauses between sentences (test/agent/monologue.ts,
+ * generated with espeak-ng and sox) for the same sentence → caption figures (BENCH_MONOLOGUE=0
+ * skips it).
  *
  * BENCH_VAD=none runs the rooms without any VAD (so without captions): what receiving the audio
  * from LiveKit costs by itself. BENCH_VAD=nogate shows every window to the model (no silence gate). BENCH_PLAY_SECONDS=49 plays only the first 49 s (7 utterances).
@@ -27,7 +33,11 @@ import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from
 import { startLocalServices } from '../src/local/services.js';
 import { startReplayServer } from '../src/replay/server.js';
 import { createS3Client } from '../src/storage/s3-client.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../test/agent/harness.js';
+import { makeMonologue } from '../test/agent/monologue.js';
 import type { AgentRoomsReport, FromAgent, ToAgent } from './agent-rooms.js';
 import { procStatFields } from './proc-stat.js';
 
@@ -41,7 +51,6 @@ const vadLabel = receiveOnly ? 'RECEIVE ONLY (BENCH_VAD=none: no VAD, no caption
 const script = fixtureScript();
 /** BENCH_PLAY_SECONDS plays only the start of the meeting (quicker comparisons). */
 const playMs = Math.min(script.durationMs, Number(process.env.BENCH_PLAY_SECONDS ?? Infinity) * 1000);
-const utterancesPlayed = script.utterances.filter((u) => u.endMs <= playMs).length;
 const speakingParticipants = script.participants.filter((p) => !p.silent).length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,13 +60,36 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** What the rooms of a run play: one file per participant, and where each sentence ends (ms into the files). */
+interface Scenario {
+  label: string;
+  participants: { identity: string; name: string; file: string }[];
+  playMs: number;
+  sentences: { speaker: string; endMs: number }[];
+}
+
+const fixtureScenario: Scenario = {
+  label: `fixture meeting (${script.participants.length} microphones, ${script.participants.filter((p) => !p.silent).length} speaking, ${(playMs / 1000).toFixed(0)} s)`,
+  participants: script.participants.map((p) => ({ identity: p.identity, name: p.name, file: `${FIXTURE_DIR}/${p.file}` })),
+  playMs,
+  sentences: script.utterances.filter((u) => u.endMs <= playMs).flatMap((u) => u.sentences.map((x) => ({ speaker: u.speaker, endMs: x.endMs }))),
+};
+const monologueDir = process.env.BENCH_MONOLOGUE === '0' ? null : mkdtempSync(join(tmpdir(), 'bench-monologue-'));
+const monologue = monologueDir ? await makeMonologue(monologueDir) : null;
+const monologueScenario: Scenario | null = monologue && {
+  label: `monologue (1 microphone, ${(monologue.durationMs / 1000).toFixed(0)} s, ${monologue.sentences.length} sentences 250 ms apart)`,
+  participants: [{ identity: 'orateur', name: 'Odile Renard', file: monologue.file }],
+  playMs: monologue.durationMs,
+  sentences: monologue.sentences.map((x) => ({ speaker: 'orateur', endMs: x.endMs })),
+};
+
 const services = await startLocalServices({ baseDir: '.services/bench' });
 const bucket = `bench-agent-${randomUUID().slice(0, 8)}`;
 await createS3Client(services.env).send(new CreateBucketCommand({ Bucket: bucket }));
 let unmatched = 0;
 const stt = await startReplayServer({
   provider: 'openai',
-  cassettes: [FIXTURE_CASSETTE],
+  cassettes: [FIXTURE_CASSETTE, ...(monologue ? [monologue.cassette] : [])],
   faults: [{ route: 'openai.transcriptions', latencyMs: STT_LATENCY }],
   onUnmatched: () => unmatched++,
 });
@@ -66,13 +98,32 @@ const auth = { apiKey: services.env.LIVEKIT_API_KEY, apiSecret: services.env.LIV
 interface RunResult {
   report: AgentRoomsReport;
   captions: number;
-  expectedCaptions: number;
   unmatched: number;
   userDelays: number[];
+  /** Per sentence captioned: ground-truth end → caption received, and that caption's speech-to-text time. */
+  sentenceDelays: { totalMs: number; sttMs: number }[];
+  sentences: number;
   load: number;
 }
 
-async function run(k: number): Promise<RunResult> {
+/**
+ * Every sentence's wait: from its ground-truth end (the speakers' play start + endMs) to the first
+ * caption of its speaker whose utterance reaches past that end (300 ms: the VAD's tolerance).
+ */
+function sentenceDelaysOf(sc: Scenario, listener: ListenerBot, playStartMs: number, timings: AgentRoomsReport['timings'], meetingId: string): RunResult['sentenceDelays'] {
+  const captions = listener.captions
+    .map((c) => ({ c, t: timings.find((x) => x.meetingId === meetingId && x.segmentId === c.attributes['lk.segment_id']) }))
+    .filter((x): x is { c: typeof x.c; t: NonNullable<typeof x.t> } => x.t !== undefined);
+  const out: RunResult['sentenceDelays'] = [];
+  for (const s of sc.sentences) {
+    const end = playStartMs + s.endMs;
+    const holder = captions.filter((x) => x.c.senderIdentity === s.speaker && x.t.speechEndWallMs >= end - 300).sort((a, b) => a.t.speechEndWallMs - b.t.speechEndWallMs)[0];
+    if (holder) out.push({ totalMs: holder.c.receivedAtMs - end, sttMs: holder.t.sttMs });
+  }
+  return out;
+}
+
+async function run(k: number, sc: Scenario): Promise<RunResult> {
   const rooms = Array.from({ length: k }, (_, i) => ({ room: `bench-${k}-${i}-${randomUUID().slice(0, 6)}`, meetingId: `bench-${randomUUID().slice(0, 8)}` }));
   const agent = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/agent-rooms.ts'], {
     env: {
@@ -108,8 +159,8 @@ async function run(k: number): Promise<RunResult> {
       const listener = await joinAsListener({ url: services.env.LIVEKIT_URL, room: r.room, identity: 'observer', name: 'Observer', auth });
       listeners.push(listener);
       bots.push(listener);
-      for (const p of script.participants) {
-        const s = await joinAsSpeaker({ url: services.env.LIVEKIT_URL, room: r.room, identity: p.identity, name: p.name, auth, file: `${FIXTURE_DIR}/${p.file}`, durationMs: playMs, autoplay: false });
+      for (const p of sc.participants) {
+        const s = await joinAsSpeaker({ url: services.env.LIVEKIT_URL, room: r.room, identity: p.identity, name: p.name, auth, file: p.file, durationMs: sc.playMs, autoplay: false });
         speakers.push(s);
         bots.push(s);
       }
@@ -126,18 +177,22 @@ async function run(k: number): Promise<RunResult> {
     const { report } = (await reported) as Extract<FromAgent, { type: 'report' }>;
 
     const userDelays: number[] = [];
+    const sentenceDelays: RunResult['sentenceDelays'] = [];
     for (const [i, listener] of listeners.entries()) {
       for (const c of listener.captions) {
         const t = report.timings.find((x) => x.meetingId === rooms[i]!.meetingId && x.segmentId === c.attributes['lk.segment_id']);
         if (t) userDelays.push(c.receivedAtMs - t.speechEndWallMs - t.sttMs);
       }
+      const roomSpeakers = speakers.slice(i * sc.participants.length, (i + 1) * sc.participants.length);
+      sentenceDelays.push(...sentenceDelaysOf(sc, listener, Math.min(...roomSpeakers.map((s) => s.startedAtMs ?? Infinity)), report.timings, rooms[i]!.meetingId));
     }
     return {
       report,
       captions: listeners.reduce((a, l) => a + l.captions.length, 0),
-      expectedCaptions: k * utterancesPlayed,
       unmatched: unmatched - unmatchedBefore,
       userDelays,
+      sentenceDelays,
+      sentences: k * sc.sentences.length,
       load,
     };
   } finally {
@@ -193,8 +248,17 @@ async function measureWorkerProcesses(): Promise<{ workerMb: number; idleJobMb: 
 }
 
 const rows: string[] = [];
+const sentenceRows: string[] = [];
 const peaks: { k: number; peakRssMb: number }[] = [];
 let restRss = NaN;
+
+/** "sentence end → caption received" row: total, speech-to-text apart, and beyond it (p50 / p95). */
+function sentenceRow(label: string, r: RunResult): string {
+  const d = r.sentenceDelays;
+  const pair = (xs: number[]) => `${percentile(xs, 50).toFixed(0)} / ${percentile(xs, 95).toFixed(0)} ms`;
+  return `| ${label} | ${d.length}/${r.sentences} | ${pair(d.map((x) => x.totalMs))} | ${pair(d.map((x) => x.sttMs))} | ${pair(d.map((x) => x.totalMs - x.sttMs))} | ${r.unmatched} | ${r.load.toFixed(1)} |`;
+}
+
 try {
   const m = await measureWorkerProcesses();
   console.log(
@@ -202,19 +266,24 @@ try {
   );
   for (const k of roomCounts) {
     console.log(`running ${k} room(s) of ${script.participants.length} microphones for ${(playMs / 1000).toFixed(0)} s…`);
-    const r = await run(k);
+    const r = await run(k, fixtureScenario);
     const rep = r.report;
     restRss = rep.restRssMb;
     peaks.push({ k, peakRssMb: rep.peakRssMb });
     const speakerHours = (k * script.participants.length * playMs) / 3_600_000;
     const cpu = rep.cpuSeconds + rep.childCpuSeconds;
     const overheads = rep.timings.map((t) => t.overheadMs);
-    const keptUp = rep.maxVadBacklogMs <= KEEP_UP_BACKLOG_MS && rep.deferred === 0 && r.captions >= r.expectedCaptions * 0.95;
+    const keptUp = rep.maxVadBacklogMs <= KEEP_UP_BACKLOG_MS && rep.deferred === 0 && r.sentenceDelays.length >= r.sentences * 0.95;
     rows.push(
-      `| ${k} | ${(cpu / speakerHours).toFixed(1)} s | ${((cpu / rep.markedSeconds) * 100).toFixed(0)} % | ${((rep.peakRssMb - rep.restRssMb) / k).toFixed(1)} MB | ${rep.peakRssMb.toFixed(0)} MB | ${receiveOnly ? 'n/a' : `${rep.maxVadBacklogMs.toFixed(0)} ms`} | ${rep.gatedShare === null ? 'n/a' : `${(rep.gatedShare * 100).toFixed(0)} %`} | ${r.captions}/${r.expectedCaptions} | ${rep.deferred} | ${percentile(overheads, 50).toFixed(0)} / ${percentile(overheads, 95).toFixed(0)} ms | ${percentile(r.userDelays, 50).toFixed(0)} / ${percentile(r.userDelays, 95).toFixed(0)} ms | ${r.unmatched} | ${r.load.toFixed(1)} | ${receiveOnly ? 'n/a' : keptUp ? 'yes' : 'no'} |`,
+      `| ${k} | ${(cpu / speakerHours).toFixed(1)} s | ${((cpu / rep.markedSeconds) * 100).toFixed(0)} % | ${((rep.peakRssMb - rep.restRssMb) / k).toFixed(1)} MB | ${rep.peakRssMb.toFixed(0)} MB | ${receiveOnly ? 'n/a' : `${rep.maxVadBacklogMs.toFixed(0)} ms`} | ${rep.gatedShare === null ? 'n/a' : `${(rep.gatedShare * 100).toFixed(0)} %`} | ${r.captions} | ${rep.deferred} | ${percentile(overheads, 50).toFixed(0)} / ${percentile(overheads, 95).toFixed(0)} ms | ${percentile(r.userDelays, 50).toFixed(0)} / ${percentile(r.userDelays, 95).toFixed(0)} ms | ${r.unmatched} | ${r.load.toFixed(1)} | ${receiveOnly ? 'n/a' : keptUp ? 'yes' : 'no'} |`,
     );
     console.log(rows.at(-1));
+    if (!receiveOnly) sentenceRows.push(sentenceRow(`fixture meeting, ${k} room(s)`, r));
     if (!keptUp && !receiveOnly) break;
+  }
+  if (monologueScenario && !receiveOnly) {
+    console.log(`running 1 room: ${monologueScenario.label}…`);
+    sentenceRows.push(sentenceRow('monologue, 1 room', await run(1, monologueScenario)));
   }
   console.log(
     `\nAgent, fixture meeting (${script.participants.length} microphones, ${speakingParticipants} speaking, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms; ${vadLabel}; agent process at rest: ${restRss.toFixed(0)} MB`,
@@ -224,12 +293,19 @@ try {
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  if (sentenceRows.length > 0) {
+    console.log(`\nSentence end (ground truth) → caption received by a listener; target p95 ≤ 1500 ms beyond speech-to-text (issue #15)`);
+    console.log('| run | sentences captioned | sentence end → caption received p50 / p95 | of which speech-to-text p50 / p95 | beyond speech-to-text p50 / p95 | unmatched STT | load (1 min) |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const r of sentenceRows) console.log(r);
+  }
   const [first, last] = [peaks[0], peaks.at(-1)];
   if (first && last && last.k > first.k) {
     // Each run is a fresh process: the slope between runs is steadier than (peak - rest) / K.
     console.log(`\nmemory per added room (peak RSS, ${first.k} → ${last.k} rooms): ${((last.peakRssMb - first.peakRssMb) / (last.k - first.k)).toFixed(1)} MB`);
   }
 } finally {
+  if (monologueDir) rmSync(monologueDir, { recursive: true, force: true });
   await stt.close();
   await services.stop();
 }
