@@ -40,7 +40,8 @@ export interface CaptionTiming {
   sttMs: number;
   /** Cut → caption sent, minus speech-to-text. */
   overheadMs: number;
-  /** Wall clock (Date.now()) of the speech end the VAD detected, and of the caption sent. */
+  /** Wall clock (Date.now()) of the speech start and end the VAD detected, and of the caption sent. */
+  speechStartWallMs: number;
   speechEndWallMs: number;
   captionSentWallMs: number;
 }
@@ -137,6 +138,7 @@ async function join(): Promise<void> {
           identity: u.participant.identity,
           sttMs: t.sttMs,
           overheadMs: t.overheadMs,
+          speechStartWallMs: clockZero.wallMs + u.startMs,
           speechEndWallMs: clockZero.wallMs + u.endMs,
           captionSentWallMs: Date.now(),
         }),

@@ -107,8 +107,9 @@ interface RunResult {
 }
 
 /**
- * Every sentence's wait: from its ground-truth end (the speakers' play start + endMs) to the first
- * caption of its speaker whose utterance reaches past that end (300 ms: the VAD's tolerance).
+ * Every sentence's wait: from its ground-truth end (the speakers' play start + endMs) to the caption
+ * of its speaker whose utterance holds that end (300 ms: the VAD's tolerance). A sentence whose
+ * utterance got no caption (deferred) counts as not captioned.
  */
 function sentenceDelaysOf(sc: Scenario, listener: ListenerBot, playStartMs: number, timings: AgentRoomsReport['timings'], meetingId: string): RunResult['sentenceDelays'] {
   const captions = listener.captions
@@ -117,7 +118,7 @@ function sentenceDelaysOf(sc: Scenario, listener: ListenerBot, playStartMs: numb
   const out: RunResult['sentenceDelays'] = [];
   for (const s of sc.sentences) {
     const end = playStartMs + s.endMs;
-    const holder = captions.filter((x) => x.c.senderIdentity === s.speaker && x.t.speechEndWallMs >= end - 300).sort((a, b) => a.t.speechEndWallMs - b.t.speechEndWallMs)[0];
+    const holder = captions.find((x) => x.c.senderIdentity === s.speaker && x.t.speechStartWallMs < end && x.t.speechEndWallMs >= end - 300);
     if (holder) out.push({ totalMs: holder.c.receivedAtMs - end, sttMs: holder.t.sttMs });
   }
   return out;
