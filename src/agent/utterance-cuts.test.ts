@@ -86,21 +86,31 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
     const volume = async (options: SegmenterOptions) => {
       let calls = 0;
       let seconds = 0;
+      // Each sentence's wait from its end to the cut of the utterance holding it.
+      const waits: number[] = [];
       for (const p of script.participants.filter((x) => !x.silent)) {
-        for (const c of await cutsOf(join(FIXTURE_DIR, p.file), options)) {
+        const cuts = await cutsOf(join(FIXTURE_DIR, p.file), options);
+        for (const c of cuts) {
           calls++;
           seconds += c.audio.length / SILERO_SAMPLE_RATE;
         }
+        for (const u of script.utterances.filter((x) => x.speaker === p.identity)) {
+          for (const s of u.sentences) waits.push(cuts.find((c) => toMs(c.speechEndSample) >= s.endMs - 100)!.emittedMs - s.endMs);
+        }
       }
-      return { calls, seconds };
+      return { calls, seconds, wait: `p50 ${quantile(waits, 0.5).toFixed(0)} ms, p95 ${quantile(waits, 0.95).toFixed(0)} ms` };
     };
     const before = await volume(SILERO_END_ONLY);
     const after = await volume(DEFAULTS);
-    console.log(`fixture meeting: ${before.calls} -> ${after.calls} speech-to-text calls, ${before.seconds.toFixed(1)} -> ${after.seconds.toFixed(1)} s uploaded`);
+    console.log(
+      `fixture meeting: ${before.calls} -> ${after.calls} speech-to-text calls, ${before.seconds.toFixed(1)} -> ${after.seconds.toFixed(1)} s uploaded; ` +
+        `sentence end -> utterance cut ${before.wait} -> ${after.wait}`,
+    );
     expect(before.calls).toBe(script.utterances.length);
     // Four sentence cuts in 22 turns (in the turns whose first sentence is longer than 3.5 s): 26
     // calls. The issue asked for 1.1x; the sentence captions of a fluent speaker (monologue below)
-    // are not reachable with fewer, see the segmenter's figures.
+    // are not reachable with fewer. A turn opening with a short sentence ("Bonjour.") is captioned
+    // with its next sentence (p95 above ~6 s); cutting those too costs 40 calls (1.8x, BENCHMARKS.md).
     expect(after.calls / before.calls).toBeLessThanOrEqual(1.2);
     expect(after.seconds / before.seconds).toBeLessThanOrEqual(1.1);
   }, 120_000);
