@@ -53,7 +53,9 @@ const toMs = (samples: number) => (samples * 1000) / SILERO_SAMPLE_RATE;
 export async function cutTrack(file: string, probe: MediaProbe, options: CutOptions): Promise<CutTrack> {
   const offsetMs = options.offsetMs ?? 0;
   const cuts: CutUtterance[] = [];
-  const segmenter = new UtteranceSegmenter({ sampleRate: SILERO_SAMPLE_RATE, maxUtteranceMs: options.maxUtteranceMs }, (u) => cuts.push(u));
+  // No sentence pauses: they exist for live captions; a recording has no reader waiting, and longer
+  // utterances give the recogniser more context for fewer calls.
+  const segmenter = new UtteranceSegmenter({ sampleRate: SILERO_SAMPLE_RATE, maxUtteranceMs: options.maxUtteranceMs, sentenceAfterMs: Infinity }, (u) => cuts.push(u));
   const scorer = options.vad.scorer();
   const warnings: string[] = [];
   let window = new Int16Array(SILERO_WINDOW_SAMPLES);
