@@ -88,8 +88,10 @@ describe('the agent transcribes the fixture meeting', () => {
       expect(own.flatMap((s) => words(s.text)), u.id).toEqual(words(u.text));
       expect(Math.abs(own[0]!.startMs - meetingMs(u.startMs)), `${u.id} start`).toBeLessThan(300);
       expect(Math.abs(own.at(-1)!.endMs - meetingMs(u.endMs)), `${u.id} end`).toBeLessThan(300);
-      // Pieces end at sentence ends, never inside a sentence.
-      for (const s of own) expect(Math.min(...u.sentences.map((x) => Math.abs(meetingMs(x.endMs) - s.endMs))), `${u.id} piece end`).toBeLessThan(300);
+      // Where cuts fall against the sentences is checked offline, deterministically
+      // (src/agent/utterance-cuts.test.ts); live, a pause inside a long sentence may read as a
+      // sentence pause, which cuts no word (the replayed answer then gives the sentence to the
+      // piece holding its middle, and nothing to the other).
     }
     for (const s of segments) {
       expect(s.participant.name).toBe(names.get(s.participant.identity));
@@ -114,7 +116,8 @@ describe('the agent transcribes the fixture meeting', () => {
   });
 
   it('sends a caption for every utterance, on behalf of its speaker, with the transcription attributes', async () => {
-    const segments = await probe.segments(meetingId);
+    // An utterance transcribed as nothing is queued (the finaliser counts it) but not captioned.
+    const segments = (await probe.segments(meetingId)).filter((s) => s.text.trim() !== '');
     await listener.waitForCaptions((c) => c.length >= segments.length, 10_000);
     expect(listener.captions.map((c) => c.senderIdentity)).toEqual(segments.map((s) => s.participant.identity));
     for (const [i, c] of listener.captions.entries()) {
