@@ -11,7 +11,8 @@
  *   - at the maximum, wherever the speaker is (no pause came).
  * Figures (issue #15, measured with this Silero and its silence gate, `utterance-cuts.test.ts`): a
  * 250 ms pause between sentences is seen as 192-256 ms of windows below the threshold, a pause
- * inside a sentence (a comma, a breath) as 96-160 ms, so 180 ms ends sentences and not phrases;
+ * inside a sentence (a comma, a breath) as 96-160 ms, so 180 ms ends sentences, not phrases (live,
+ * through Opus, such a pause now and then reads longer and ends a piece there: no word is cut);
  * espeak-ng sentences at 145-180 words per minute last 3.7-7 s, so after 3.5 s of speech the first
  * sentence pause ends the utterance, while short turns ("Bonjour. Je pense que…") stay whole.
  * Times are in samples of this track (16 kHz), so the caller maps them onto the meeting's clock.
