@@ -154,6 +154,7 @@ async function join(): Promise<void> {
       store,
       queues,
       maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
+      sentencePauses: config.CAPTION_SENTENCE_PAUSES,
       maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
       noHumanTimeoutMs: 10 * 60_000,
       mayRewriteAttributes: serverMetadataPermission(roomService, r.room),

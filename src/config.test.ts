@@ -44,6 +44,13 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/RETENTION_DAYS "thirty" is invalid/);
   });
 
+  it('keeps live sentence-pause cuts off unless CAPTION_SENTENCE_PAUSES is true, and names a wrong value', () => {
+    expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(false);
+    expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'true' }).CAPTION_SENTENCE_PAUSES).toBe(true);
+    expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'false' }).CAPTION_SENTENCE_PAUSES).toBe(false);
+    expect(problemsOf({ ...valid, CAPTION_SENTENCE_PAUSES: 'yes' }, 'worker').message).toMatch(/CAPTION_SENTENCE_PAUSES "yes" is invalid: must be true or false/);
+  });
+
   it('defaults the speech-to-text model to one the chosen provider knows', () => {
     expect(loadConfig('worker', valid).STT_MODEL).toBe('whisper-large-v3');
     expect(loadConfig('worker', { ...valid, STT_PROVIDER: 'mistral' }).STT_MODEL).toBe('voxtral-mini-2507');

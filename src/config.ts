@@ -186,6 +186,13 @@ export const SETTINGS = {
     default: '30',
     schema: positiveInt.min(5).max(55),
   },
+  CAPTION_SENTENCE_PAUSES: {
+    description:
+      'true: the live agent also ends an utterance at a sentence pause (180 ms) once it holds 3.5 s of speech, so captions follow a fluent speaker sentence by sentence instead of in blocks of up to MAX_UTTERANCE_SECONDS (more, shorter speech-to-text calls). false: only at Silero\u2019s end of speech and, in a monologue, at a pause from half the maximum on. Off by default until the replay test double matches such short uploads (issue #15). Recordings never use it.',
+    example: 'false',
+    default: 'false',
+    schema: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true'),
+  },
   MAX_MEETING_MINUTES: {
     description: 'The agent leaves and finalises after this long in a room.',
     example: '480',

@@ -140,6 +140,7 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     store: d.store,
     queues: d.queues,
     maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
+    sentencePauses: config.CAPTION_SENTENCE_PAUSES,
     maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
     mayRewriteAttributes: serverMetadataPermission(new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, { requestTimeout: 5 }), d.room),
     recipientSigningKey: config.RECIPIENT_SIGNING_KEY,

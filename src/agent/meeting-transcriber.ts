@@ -30,6 +30,7 @@ import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
 import { errorSummary, type UtteranceProcessor } from './utterance-processor.js';
+import { SENTENCE_AFTER_MS } from './utterance-segmenter.js';
 
 /** Names in docs/interfaces.md: the contract with conferencing front ends. */
 export const ATTR = {
@@ -54,6 +55,12 @@ export interface MeetingTranscriberOptions {
   store: MeetingStore;
   queues: Pick<MeetingQueues, 'endMeeting'>;
   maxUtteranceMs: number;
+  /**
+   * End an utterance at a sentence pause once it holds `SENTENCE_AFTER_MS` of speech, so captions
+   * follow a fluent speaker sentence by sentence (CAPTION_SENTENCE_PAUSES; default false: only at
+   * Silero's end of speech and a monologue's pauses, see utterance-segmenter.ts).
+   */
+  sentencePauses?: boolean;
   /** The agent leaves at this meeting-clock time. */
   maxMeetingMs: number;
   /** After the last human left, wait this long (a reconnect) before ending. */
@@ -345,7 +352,7 @@ export class MeetingTranscriber {
     const capture = new TrackCapture({
       track,
       vad: this.#o.vad,
-      segmenter: { maxUtteranceMs: this.#o.maxUtteranceMs },
+      segmenter: { maxUtteranceMs: this.#o.maxUtteranceMs, sentenceAfterMs: this.#o.sentencePauses ? SENTENCE_AFTER_MS : Infinity },
       meetingClock: this.meetingClock,
       logger: this.#log,
       onUtterance: (u) => this.#utterance(u, participant, sid),

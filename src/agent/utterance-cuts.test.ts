@@ -12,13 +12,14 @@ import { FIXTURE_DIR, fixtureScript } from '../../test/agent/harness.js';
 import { makeMonologue, type Monologue } from '../../test/agent/monologue.js';
 import { decodeToPcm } from '../pipelines/audio/ffmpeg.js';
 import { SILERO_SAMPLE_RATE, SILERO_WINDOW_SAMPLES, SileroVad } from './silero-vad.js';
-import { UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
+import { SENTENCE_AFTER_MS, UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
 
 const script = fixtureScript();
 const toMs = (sample: number) => (sample * 1000) / SILERO_SAMPLE_RATE;
-/** Today's behaviour before sentence pauses: only Silero's end of speech ends an utterance under 15 s. */
-const SILERO_END_ONLY: SegmenterOptions = { maxUtteranceMs: 30_000, sentenceAfterMs: Infinity, sentencePauseMs: 160 };
-const DEFAULTS: SegmenterOptions = { maxUtteranceMs: 30_000 };
+/** Sentence pauses off (the live agent's default, CAPTION_SENTENCE_PAUSES=false): only Silero's end of speech ends an utterance under 15 s. */
+const SILERO_END_ONLY: SegmenterOptions = { maxUtteranceMs: 30_000 };
+/** Sentence pauses on (CAPTION_SENTENCE_PAUSES=true). */
+const SENTENCE_PAUSES: SegmenterOptions = { maxUtteranceMs: 30_000, sentenceAfterMs: SENTENCE_AFTER_MS };
 
 interface Cut extends CutUtterance {
   /** Track time (ms) at which the segmenter emitted the utterance: when speech-to-text can start. */
@@ -62,7 +63,7 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
 
   it('never splits a fixture sentence, nor joins two utterances, and cuts within 100 ms of the truth', async () => {
     for (const p of script.participants.filter((x) => !x.silent)) {
-      const cuts = await cutsOf(join(FIXTURE_DIR, p.file), DEFAULTS);
+      const cuts = await cutsOf(join(FIXTURE_DIR, p.file), SENTENCE_PAUSES);
       const truth = script.utterances.filter((u) => u.speaker === p.identity);
       // Each cut lies within one utterance; each utterance is covered by its cuts, start to end.
       const owner = (c: Cut) => truth.findIndex((u) => toMs(c.speechStartSample) < u.endMs + 100 && toMs(c.speechEndSample) > u.startMs - 100);
@@ -101,7 +102,7 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
       return { calls, seconds, wait: `p50 ${quantile(waits, 0.5).toFixed(0)} ms, p95 ${quantile(waits, 0.95).toFixed(0)} ms` };
     };
     const before = await volume(SILERO_END_ONLY);
-    const after = await volume(DEFAULTS);
+    const after = await volume(SENTENCE_PAUSES);
     console.log(
       `fixture meeting: ${before.calls} -> ${after.calls} speech-to-text calls, ${before.seconds.toFixed(1)} -> ${after.seconds.toFixed(1)} s uploaded; ` +
         `sentence end -> utterance cut ${before.wait} -> ${after.wait}`,
@@ -116,7 +117,7 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
   }, 120_000);
 
   it('cuts a fluent monologue (250 ms between sentences) at every sentence end, within half a second of it', async () => {
-    const cuts = await cutsOf(monologue.file, DEFAULTS);
+    const cuts = await cutsOf(monologue.file, SENTENCE_PAUSES);
     expect(cuts).toHaveLength(monologue.sentences.length);
     const delays: number[] = [];
     for (const [i, s] of monologue.sentences.entries()) {

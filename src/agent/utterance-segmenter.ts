@@ -3,12 +3,21 @@
  *
  * Silero's own START/END events are not used: its END_OF_SPEECH frames are views into a buffer it
  * reuses, and past `maxBufferedSpeech` (60 s) it drops the rest of an utterance. Here every window
- * is copied as it arrives, and an utterance is ended by a pause whose required length shrinks as the
- * utterance grows, so live captions follow a fluent speaker sentence by sentence:
- *   - under `sentenceAfterMs` of speech (3.5 s), only Silero's end of speech: `minSilenceMs` (550 ms);
+ * is copied as it arrives, and an utterance ends at Silero's end of speech (`minSilenceMs`, 550 ms)
+ * or, once it is long, at a shorter pause. By default (`sentenceAfterMs` unset or Infinity) a long
+ * monologue is cut by us, at a pause, before the maximum:
+ *   - from half the maximum on, at the first pause of at least `longPauseMs` (`long_pause`);
+ *   - from 80 % on, at the first pause of at least `shortPauseMs` (`short_pause`);
+ *   - at the maximum, wherever the speaker is (no pause came).
+ * With sentence pauses on (a finite `sentenceAfterMs`, e.g. `SENTENCE_AFTER_MS`; the live agent's
+ * CAPTION_SENTENCE_PAUSES setting), the required pause shrinks as the utterance grows, so live
+ * captions follow a fluent speaker sentence by sentence (`sentence_pause`):
+ *   - under `sentenceAfterMs` of speech (3.5 s), only Silero's end of speech;
  *   - from there, a sentence pause: `sentencePauseMs` (180 ms), shrinking linearly to `longPauseMs`
  *     (160 ms) at half the maximum and to `shortPauseMs` (64 ms) at 80 % of it;
  *   - at the maximum, wherever the speaker is (no pause came).
+ * Sentence pauses are off by default because the replay speech-to-text double (src/replay) does not
+ * yet match every such short live upload to its cassette (issue #15 follow-up).
  * Figures (issue #15, measured with this Silero and its silence gate, `utterance-cuts.test.ts`): a
  * 250 ms pause between sentences is seen as 192-256 ms of windows below the threshold, a pause
  * inside a sentence (a comma, a breath) as 96-160 ms, so 180 ms ends sentences, not phrases (live,
@@ -31,10 +40,18 @@ export interface VadWindow {
 }
 
 /**
- * Why an utterance ended: Silero's end of speech (`pause`), a sentence pause in an utterance past
- * `sentenceAfterMs` (`sentence_pause`), the maximum length, or the end of the track.
+ * Why an utterance ended: Silero's end of speech (`pause`), a shorter pause in an utterance past
+ * half / 80 % of the maximum (`long_pause` / `short_pause`, sentence pauses off), a sentence pause
+ * in an utterance past `sentenceAfterMs` (`sentence_pause`, sentence pauses on), the maximum
+ * length, or the end of the track.
  */
-export type CutReason = 'pause' | 'sentence_pause' | 'max_length' | 'flush';
+export type CutReason = 'pause' | 'long_pause' | 'short_pause' | 'sentence_pause' | 'max_length' | 'flush';
+
+/**
+ * Speech (ms) after which a sentence pause ends an utterance when sentence pauses are on: espeak-ng
+ * sentences at 145-180 words per minute last 3.7-7 s (issue #15, `utterance-cuts.test.ts`).
+ */
+export const SENTENCE_AFTER_MS = 3_500;
 
 export interface CutUtterance {
   /** Track sample where speech was detected to start / to end (without padding). */
@@ -57,7 +74,11 @@ export interface SegmenterOptions {
   /** Audio kept before the detected start, so the recogniser hears the onset. */
   prerollMs?: number;
   maxUtteranceMs: number;
-  /** Speech (ms from the utterance's start) after which a sentence pause ends it (default 3500). */
+  /**
+   * Speech (ms from the utterance's start) after which a sentence pause ends it; unset or Infinity
+   * (the default): sentence pauses off, only `longPauseMs` / `shortPauseMs` from half / 80 % of the
+   * maximum. `SENTENCE_AFTER_MS` (3500) turns them on.
+   */
   sentenceAfterMs?: number;
   /** Pause that ends an utterance at `sentenceAfterMs` (default 180 ms: six Silero windows). */
   sentencePauseMs?: number;
@@ -76,8 +97,12 @@ export class UtteranceSegmenter {
   readonly #minSilence: number;
   readonly #preroll: number;
   readonly #max: number;
-  /** (utterance length, pause that ends it) points, samples, by increasing length. */
+  /**
+   * (utterance length, pause that ends it) points, samples, by increasing length; with sentence
+   * pauses on, the pause is interpolated between points, off it steps at each point.
+   */
   readonly #pauseSchedule: readonly (readonly [number, number])[];
+  readonly #sentencePauses: boolean;
   readonly #minUtteranceSpeech: number;
 
   /** Samples seen so far on this track (end of the last window). */
@@ -111,11 +136,13 @@ export class UtteranceSegmenter {
     this.#minSilence = ms(options.minSilenceMs ?? 550);
     this.#preroll = ms(options.prerollMs ?? 300);
     this.#max = ms(options.maxUtteranceMs);
-    this.#pauseSchedule = [
-      [Math.min(ms(options.sentenceAfterMs ?? 3_500), this.#max * 0.5), ms(options.sentencePauseMs ?? 180)],
-      [this.#max * 0.5, ms(options.longPauseMs ?? 160)],
-      [this.#max * 0.8, ms(options.shortPauseMs ?? 64)],
-    ];
+    const sentenceAfterMs = options.sentenceAfterMs ?? Infinity;
+    this.#sentencePauses = Number.isFinite(sentenceAfterMs);
+    const long: [number, number] = [this.#max * 0.5, ms(options.longPauseMs ?? 160)];
+    const short: [number, number] = [this.#max * 0.8, ms(options.shortPauseMs ?? 64)];
+    this.#pauseSchedule = this.#sentencePauses
+      ? [[Math.min(ms(sentenceAfterMs), this.#max * 0.5), ms(options.sentencePauseMs ?? 180)], long, short]
+      : [long, short];
     this.#minUtteranceSpeech = ms(options.minUtteranceSpeechMs ?? 160);
   }
 
@@ -175,7 +202,7 @@ export class UtteranceSegmenter {
       // The next window would take it past the maximum.
       this.#emit(speechEnd, 'max_length');
     } else if (this.#silenceRun > 0 && this.#silenceRun >= this.#pauseEnding(length)) {
-      this.#emit(speechEnd, 'sentence_pause');
+      this.#emit(speechEnd, this.#sentencePauses ? 'sentence_pause' : length >= this.#max * 0.8 ? 'short_pause' : 'long_pause');
     }
   }
 
@@ -187,7 +214,7 @@ export class UtteranceSegmenter {
       const [l1, p1] = points[i]!;
       if (length < l1) {
         const [l0, p0] = points[i - 1]!;
-        return p0 + ((p1 - p0) * (length - l0)) / (l1 - l0);
+        return this.#sentencePauses ? p0 + ((p1 - p0) * (length - l0)) / (l1 - l0) : p0;
       }
     }
     return points.at(-1)![1];
