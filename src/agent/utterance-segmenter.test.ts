@@ -18,6 +18,28 @@ const ON: SegmenterOptions = { maxUtteranceMs: 30_000, sentenceAfterMs: SENTENCE
 /** The default (CAPTION_SENTENCE_PAUSES=false, and recordings): no sentence pauses. */
 const OFF: SegmenterOptions = { maxUtteranceMs: 30_000 };
 
+/**
+ * Feeds 90 s of speech (6 s sentences separated by 250 ms pauses) and checks the pieces: at most
+ * the 30 s maximum and at least `minPieceMs` long (but the last), every cut but the last inside a
+ * pause, never inside a sentence, and together they hold every speech sample.
+ */
+function expectMonologueCutAtPauses(seg: UtteranceSegmenter, cuts: CutUtterance[], minPieceMs: number): void {
+  const speaking = (t: number) => t < 90_000 && t % 6_250 < 6_000;
+  feed(seg, speaking, 91_000);
+  expect(cuts.length).toBeGreaterThanOrEqual(3);
+  for (const c of cuts) {
+    expect(ms(c.speechEndSample - c.speechStartSample)).toBeLessThanOrEqual(30_000);
+    if (c === cuts.at(-1)) continue;
+    expect(ms(c.speechEndSample - c.speechStartSample)).toBeGreaterThanOrEqual(minPieceMs);
+    expect(speaking(ms(c.speechEndSample) + 100)).toBe(false);
+  }
+  for (let t = 0; t < 90_000; t += 50) {
+    if (!speaking(t)) continue;
+    const s = (t * SR) / 1000;
+    expect(cuts.some((c) => s >= c.audioStartSample && s < c.audioStartSample + c.audio.length), `${t} ms`).toBe(true);
+  }
+}
+
 describe('UtteranceSegmenter with sentence pauses on', () => {
   it('cuts an utterance at a pause longer than the minimum silence, with speech times on the track clock', () => {
     const cuts: CutUtterance[] = [];
@@ -76,21 +98,7 @@ describe('UtteranceSegmenter with sentence pauses on', () => {
   it('cuts a long monologue at its pauses into pieces no longer than the maximum, losing nothing', () => {
     const cuts: CutUtterance[] = [];
     const seg = new UtteranceSegmenter(ON, (u) => cuts.push(u));
-    // 90 s of speech: 6 s sentences separated by 250 ms pauses.
-    const speaking = (t: number) => t < 90_000 && t % 6_250 < 6_000;
-    feed(seg, speaking, 91_000);
-    expect(cuts.length).toBeGreaterThanOrEqual(3);
-    for (const c of cuts) {
-      expect(ms(c.speechEndSample - c.speechStartSample)).toBeLessThanOrEqual(30_000);
-      // Every cut but the last falls inside a pause, never inside a sentence.
-      if (c !== cuts.at(-1)) expect(speaking(ms(c.speechEndSample) + 100)).toBe(false);
-    }
-    // Together the pieces hold every speech sample.
-    for (let t = 0; t < 90_000; t += 50) {
-      if (!speaking(t)) continue;
-      const s = (t * SR) / 1000;
-      expect(cuts.some((c) => s >= c.audioStartSample && s < c.audioStartSample + c.audio.length), `${t} ms`).toBe(true);
-    }
+    expectMonologueCutAtPauses(seg, cuts, 0);
   });
 
   it('hard-cuts speech without any pause at the maximum, and the next piece continues where it stopped', () => {
@@ -157,20 +165,8 @@ describe('UtteranceSegmenter by default (sentence pauses off: live agent default
   it('cuts a long monologue at its pauses into pieces no longer than the maximum, losing nothing', () => {
     const cuts: CutUtterance[] = [];
     const seg = new UtteranceSegmenter(OFF, (u) => cuts.push(u));
-    // 90 s of speech: 6 s sentences separated by 250 ms pauses.
-    const speaking = (t: number) => t < 90_000 && t % 6_250 < 6_000;
-    feed(seg, speaking, 91_000);
-    expect(cuts.length).toBeGreaterThanOrEqual(3);
-    for (const c of cuts) {
-      expect(ms(c.speechEndSample - c.speechStartSample)).toBeLessThanOrEqual(30_000);
-      expect(ms(c.speechEndSample - c.speechStartSample)).toBeGreaterThanOrEqual(c === cuts.at(-1) ? 0 : 15_000);
-      if (c !== cuts.at(-1)) expect(speaking(ms(c.speechEndSample) + 100)).toBe(false);
-    }
-    for (let t = 0; t < 90_000; t += 50) {
-      if (!speaking(t)) continue;
-      const s = (t * SR) / 1000;
-      expect(cuts.some((c) => s >= c.audioStartSample && s < c.audioStartSample + c.audio.length), `${t} ms`).toBe(true);
-    }
+    // No piece but the last is shorter than half the maximum: sentences are not cut apart.
+    expectMonologueCutAtPauses(seg, cuts, 15_000);
   });
 
   it('hard-cuts speech without any pause at the maximum, and ends the rest at Silero\'s end of speech', () => {
