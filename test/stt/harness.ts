@@ -116,7 +116,8 @@ export async function cassetteWithSpeakers(path: string): Promise<string> {
   for (const e of c.transcriptions) {
     if (e.provider !== 'mistral') continue;
     e.response.segments = e.response.segments.map((s) => {
-      const u = utterances.find((x) => Math.abs(x.startMs / 1000 - s.start) < 0.02 && x.text === s.text.trim());
+      // A segment is one sentence of an utterance (or the whole one): its speaker is the utterance's.
+      const u = utterances.find((x) => s.start >= x.startMs / 1000 - 0.02 && s.end <= x.endMs / 1000 + 0.02 && x.text.includes(s.text.trim()));
       return { ...s, speaker_id: u ? `speaker_${u.speaker}` : null };
     });
   }
