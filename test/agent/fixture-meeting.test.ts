@@ -40,6 +40,9 @@ describe('the agent transcribes the fixture meeting', () => {
           identity: p.identity,
           name: p.name,
           attributes: { email: p.email },
+          // Tokens as a backend mints them for people who do not opt out: attributes locked, so the
+          // agent may trust the address the token carries (docs/interfaces.md).
+          canUpdateOwnMetadata: false,
           auth,
           file: `${FIXTURE_DIR}/${p.file}`,
           durationMs: PLAY_MS,
