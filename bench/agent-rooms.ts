@@ -13,6 +13,7 @@
  *
  * Protocol (IPC): ← {join} → {joined} ; ← {mark} ; ← {end} → {report}.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Room } from '@livekit/rtc-node';
 import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 import { z } from 'zod';
@@ -97,7 +98,7 @@ const queues = new MeetingQueues(redis);
 const s3 = createS3Client(config);
 // One speech-to-text client per process, as in a job process: STT_CONCURRENCY is per process.
 const stt = createSpeechToText(config, { logger });
-await new Promise((r) => setTimeout(r, 1000));
+await sleep(1000);
 global.gc?.();
 const restRssMb = rssMb();
 

@@ -29,6 +29,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../src/local/meeting-bot.js';
 import { startLocalServices } from '../src/local/services.js';
 import { startReplayServer } from '../src/replay/server.js';
@@ -52,7 +53,6 @@ const script = fixtureScript();
 /** BENCH_PLAY_SECONDS plays only the start of the meeting (quicker comparisons). */
 const playMs = Math.min(script.durationMs, Number(process.env.BENCH_PLAY_SECONDS ?? Infinity) * 1000);
 const speakingParticipants = script.participants.filter((p) => !p.silent).length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;

@@ -8,6 +8,7 @@
  * - of that, the time with no Mistral call in flight (the pipeline's own cost);
  * - the number of model calls and their sequential depth.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs: number,
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

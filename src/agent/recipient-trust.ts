@@ -11,6 +11,7 @@
  *      `<identity>\n<email>`)), minted by the conferencing backend. Valid whenever it is checked.
  * Anything else is ignored, whatever its value, and the reason is counted (never the address).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RoomServiceClient } from 'livekit-server-sdk';
 import { z } from 'zod';
@@ -50,7 +51,7 @@ export function serverMetadataPermission(client: Pick<RoomServiceClient, 'getPar
         return info.permission?.canUpdateMetadata === true;
       } catch (e) {
         lastError = e;
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+        await sleep(200 * (attempt + 1));
       }
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));

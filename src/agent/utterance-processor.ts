@@ -5,6 +5,7 @@
  * segment (possibly with empty text), because the finaliser waits for all of them.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logging.js';
 import { encodePcm, type PcmAudio } from '../pipelines/audio/ffmpeg.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
@@ -65,7 +66,6 @@ export interface ProcessorOptions {
   onTiming?: (u: Utterance, t: { sttMs: number; captionDelayMs: number; overheadMs: number }) => void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class UtteranceProcessor {
   readonly #inFlight = new Map<string, { abort: AbortController; done: Promise<void> }>();

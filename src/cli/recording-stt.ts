@@ -6,7 +6,7 @@
  * two and each half sent. A piece that fails for good is reported; the others are kept.
  */
 import { SttError, type FilteredCount, type SpeechToText, type Transcription } from '../pipelines/stt/types.js';
-import { sleep } from '../pipelines/stt/retry.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Retry-After values up to this are waited out (10 minutes); longer ones fail the piece. */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;

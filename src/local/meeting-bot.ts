@@ -6,6 +6,7 @@
  *    receives, and can record another participant's audio.
  * They use the same SDK (@livekit/rtc-node) as any server-side participant.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   AudioFrame,
   AudioSource,
@@ -287,8 +288,9 @@ export async function joinAsListener(o: BotJoinOptions): Promise<ListenerBot> {
   };
 }
 
+/** Waits `ms` (nothing for a due time already past: Node warns on negative timeouts). */
 function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+  return ms > 0 ? delay(ms) : Promise.resolve();
 }
 
 function fail(message: string): never {

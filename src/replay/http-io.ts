@@ -84,4 +84,3 @@ export function faultMessage(status: number): { message: string; type: string } 
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -16,7 +16,8 @@ import { loadCassette, type ChatEntry, type Provider, type SilenceEntry, type Tr
 import { answerChat, parseChatRequest } from './chat-replay.js';
 import { FaultInjector, type FaultRuleInput, type FaultView, type RouteName } from './faults.js';
 import { DEFAULT_SILENCE_FLOOR_DB } from './fingerprint.js';
-import { errorBody, faultMessage, HttpError, readBody, send, sendError, sendJson, sleep } from './http-io.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorBody, faultMessage, HttpError, readBody, send, sendError, sendJson } from './http-io.js';
 import { Recorder, type Upstream } from './recorder.js';
 import { checkEntryFingerprint, DEFAULT_MATCH_OPTIONS, type MatchMethod, type MatchOptions } from './transcription-match.js';
 import { analyseUpload, answerTranscription, type Reply } from './transcription-replay.js';

@@ -3,6 +3,7 @@
  * the test LiveKit, Redis and MinIO, with a replay server standing in for speech-to-text; plus the
  * helpers the agent tests share (dispatch, segments from the queue, fixture script).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -163,7 +164,7 @@ export class QueueProbe {
       const v = await get();
       if (ok(v)) return v;
       if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 
@@ -183,7 +184,7 @@ export function words(text: string): string[] {
     .filter(Boolean);
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 async function dumpBucket(services: ServicesEnv, bucket: string, dir: string): Promise<void> {
   const { ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');

@@ -2,6 +2,7 @@
  * Runs the control plane against the test LiveKit, Redis and MinIO (real services), with a fake
  * speech-to-text that only needs to answer the probe, and mints the credentials tests present.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
@@ -215,7 +216,7 @@ export async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T)
     const v = await get();
     if (ok(v)) return v;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

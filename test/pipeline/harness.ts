@@ -3,6 +3,7 @@
  * the replay server through the real SDK. Each harness uses its own Redis database and bucket, so
  * test files running in parallel never take each other's jobs.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
@@ -33,7 +34,7 @@ export async function until(what: string, check: () => boolean | Promise<boolean
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -143,7 +144,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         if (info?.status === status) return;
         if (info?.status === 'failed' && status !== 'failed') throw new Error(`meeting ${meetingId} failed: ${info.failure}`);
         if (Date.now() > deadline) throw new Error(`meeting ${meetingId} is ${info?.status}, not ${status}, after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     },
     async close() {

@@ -6,6 +6,7 @@
  * This is the only retry loop for transcriptions, for both providers: the Mistral adapter turns the
  * SDK's own retries off for the call (see mistral.ts), so attempts are never multiplied.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SttError, type AttemptContext } from './types.js';
 
 export interface RetryPolicy {
@@ -150,7 +151,7 @@ export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, poli
     }
     if (performance.now() + delayMs >= deadline) throw error;
     opts.onRetry?.({ attempt, delayMs, error });
-    await sleep(delayMs, callerSignal).catch(() => throwIfAborted(callerSignal, attempt));
+    await sleep(delayMs, undefined, { signal: callerSignal }).catch(() => throwIfAborted(callerSignal, attempt));
   }
 }
 
@@ -182,20 +183,4 @@ function throwIfAborted(signal: AbortSignal | undefined, attempts: number): void
     err.attempts = attempts;
     throw err;
   }
-}
-
-/** setTimeout as a promise that an abort signal cuts short (rejecting). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
