@@ -12,8 +12,26 @@ export const REDACTED_PATHS = [
   'password', '*.password', 'secret', '*.secret',
 ];
 
+/**
+ * pino's serializer for the `err` key, the one way to log an error: `log.warn({ err: e }, '…')`.
+ * Keeps what tells failures apart (name, code, HTTP status, whether it is retryable) and the first
+ * 300 characters of the message; never the stack, the cause chain or other fields, which can carry
+ * request bodies (audio, transcript text, addresses).
+ */
+export function serializeError(e: unknown): Record<string, unknown> {
+  if (!(e instanceof Error)) return { message: String(e).slice(0, 300) };
+  const extra = e as Error & { status?: unknown; statusCode?: unknown; retryable?: unknown; code?: unknown };
+  return { name: e.name, message: e.message.slice(0, 300), code: extra.code, status: extra.status ?? extra.statusCode, retryable: extra.retryable };
+}
+
 export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { pid: process.pid } });
+  return pino({
+    name,
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
+    base: { pid: process.pid },
+  });
 }
 
 export type { Logger };

@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
     logger.info({ signal }, 'draining: finishing the rooms in progress');
     void server
       .drain()
-      .catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'drain timed out'))
+      .catch((e: unknown) => logger.warn({ err: e }, 'drain timed out'))
       .finally(() => void server.close());
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

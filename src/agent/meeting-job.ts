@@ -19,7 +19,7 @@ import { serverMetadataPermission } from './recipient-trust.js';
 import { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { watchStop } from '../meeting/stop-signal.js';
-import { errorSummary, UtteranceProcessor } from './utterance-processor.js';
+import { UtteranceProcessor } from './utterance-processor.js';
 
 export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: () => Promise<void>): Promise<void> {
   const config = loadConfig('worker');
@@ -28,7 +28,7 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
   try {
     metadata = parseDispatchMetadata(ctx.job.metadata);
   } catch (e) {
-    logger.error({ err: errorSummary(e) }, 'dispatch refused');
+    logger.error({ err: e }, 'dispatch refused');
     ctx.shutdown('invalid dispatch metadata');
     return;
   }
@@ -76,7 +76,7 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
     const info = await store.update(meetingId, (m) => ({ ...m, status: 'active', room: m.room ?? room, startedAt: m.startedAt ?? new Date().toISOString() }));
     await transcribe(ctx, { config, log, vad, store, queues, redis, subscriber, info, meetingId, room, setStopWatch: (w) => (stopWatch = w), cleanup });
   } catch (e) {
-    log.error({ err: errorSummary(e) }, 'could not start transcribing');
+    log.error({ err: e }, 'could not start transcribing');
     await cleanup();
     ctx.shutdown('start failed');
   }
@@ -156,7 +156,7 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
   // The job process may be told to shut down (dispatch deleted, worker stopping) or lose the room:
   // finish the meeting before the process exits.
   ctx.addShutdownCallback(async () => {
-    await transcriber.end(transcriber.endReason ?? 'agent_left').catch((e: unknown) => log.error({ err: errorSummary(e) }, 'ending failed'));
+    await transcriber.end(transcriber.endReason ?? 'agent_left').catch((e: unknown) => log.error({ err: e }, 'ending failed'));
   });
   d.setStopWatch(await watchStop(d.redis, d.subscriber, meetingId, () => void transcriber.end('host_stop')));
   await transcriber.start();

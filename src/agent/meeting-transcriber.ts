@@ -29,7 +29,7 @@ import { judgeAddress, RECIPIENT_ATTR, type MetadataPermission } from './recipie
 import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
-import { errorSummary, type UtteranceProcessor } from './utterance-processor.js';
+import type { UtteranceProcessor } from './utterance-processor.js';
 import { SENTENCE_AFTER_MS } from './utterance-segmenter.js';
 
 /** Names in docs/interfaces.md: the contract with conferencing front ends. */
@@ -159,7 +159,7 @@ export class MeetingTranscriber {
     await this.#setState('active');
     await room.localParticipant
       ?.sendText(announcementFor(this.#o.language), { topic: CHAT_TOPIC })
-      .catch((e: unknown) => this.#log.warn({ err: errorSummary(e) }, 'announcement not sent'));
+      .catch((e: unknown) => this.#log.warn({ err: e }, 'announcement not sent'));
 
     for (const p of room.remoteParticipants.values()) this.#participantJoined(p);
     this.#checkEmpty();
@@ -214,7 +214,7 @@ export class MeetingTranscriber {
       try {
         handler(...args);
       } catch (e) {
-        this.#log.error({ err: errorSummary(e), event }, 'room event handler failed');
+        this.#log.error({ err: e, event }, 'room event handler failed');
       }
     };
     this.#o.room.on(event, safe as never);
@@ -229,7 +229,7 @@ export class MeetingTranscriber {
         [ATTR.meetingId]: this.#o.meetingId,
       });
     } catch (e) {
-      this.#log.warn({ err: errorSummary(e), state }, 'could not set the agent attributes');
+      this.#log.warn({ err: e, state }, 'could not set the agent attributes');
     }
   }
 
@@ -238,7 +238,7 @@ export class MeetingTranscriber {
   }
 
   #record(write: () => Promise<void>): void {
-    this.#storeChain = this.#storeChain.then(write).catch((e: unknown) => this.#log.warn({ err: errorSummary(e) }, 'meeting store write failed'));
+    this.#storeChain = this.#storeChain.then(write).catch((e: unknown) => this.#log.warn({ err: e }, 'meeting store write failed'));
   }
 
   #event(type: MeetingEvent['type'], p: Participant): void {
@@ -401,7 +401,7 @@ export class MeetingTranscriber {
     });
     this.#pending.add(submitted);
     submitted
-      .catch((e: unknown) => this.#log.error({ err: errorSummary(e) }, 'could not number an utterance: it is lost'))
+      .catch((e: unknown) => this.#log.error({ err: e }, 'could not number an utterance: it is lost'))
       .finally(() => this.#pending.delete(submitted));
   }
 

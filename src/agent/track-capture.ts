@@ -123,7 +123,7 @@ export class TrackCapture {
         this.#cutWindows(frame.data.subarray(0, frame.samplesPerChannel));
       }
     } catch (e) {
-      if (!this.#stopped) this.#opts.logger.warn({ err: (e as Error).message }, 'audio stream ended with an error');
+      if (!this.#stopped) this.#opts.logger.warn({ err: e }, 'audio stream ended with an error');
     } finally {
       reader.releaseLock();
       this.#windows.end();
@@ -152,7 +152,7 @@ export class TrackCapture {
         this.#segmenter.push({ samples: window, probability: await this.#scorer.score(window) });
       }
     } catch (e) {
-      this.#opts.logger.warn({ err: (e as Error).message }, 'VAD failed on a track');
+      this.#opts.logger.warn({ err: e }, 'VAD failed on a track');
     } finally {
       this.#segmenter.flush();
     }

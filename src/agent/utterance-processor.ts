@@ -117,7 +117,7 @@ export class UtteranceProcessor {
       });
     } catch (e) {
       logger.warn(
-        { segmentId: u.segmentId, err: errorSummary(e), aborted: abort.signal.aborted },
+        { segmentId: u.segmentId, err: e, aborted: abort.signal.aborted },
         'live speech-to-text failed; spooling the utterance',
       );
     } finally {
@@ -135,7 +135,7 @@ export class UtteranceProcessor {
           this.opts.onTiming?.(u, { sttMs, captionDelayMs, overheadMs: captionDelayMs - sttMs });
         } catch (e) {
           // A lost caption is a display glitch; the segment below is what counts.
-          logger.warn({ segmentId: u.segmentId, err: errorSummary(e) }, 'caption not sent');
+          logger.warn({ segmentId: u.segmentId, err: e }, 'caption not sent');
         }
       }
       const segment: TranscriptSegment = {
@@ -186,19 +186,12 @@ export class UtteranceProcessor {
         return await step();
       } catch (e) {
         if (attempt >= 12) {
-          this.opts.logger.error({ segmentId, err: errorSummary(e), attempt }, `${what} failed for good: utterance lost`);
+          this.opts.logger.error({ segmentId, err: e, attempt }, `${what} failed for good: utterance lost`);
           throw e;
         }
-        this.opts.logger.warn({ segmentId, err: errorSummary(e), attempt }, `${what} failed; retrying`);
+        this.opts.logger.warn({ segmentId, err: e, attempt }, `${what} failed; retrying`);
         await sleep(Math.min(500 * 2 ** (attempt - 1), 15_000));
       }
     }
   }
-}
-
-/** An error's class, status and message, for logs (no request or response bodies). */
-export function errorSummary(e: unknown): Record<string, unknown> {
-  if (!(e instanceof Error)) return { message: String(e) };
-  const extra = e as Error & { status?: unknown; retryable?: unknown; code?: unknown };
-  return { name: e.name, message: e.message.slice(0, 300), status: extra.status, retryable: extra.retryable, code: extra.code };
 }

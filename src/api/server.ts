@@ -138,7 +138,7 @@ export function buildApi(deps: ApiDeps) {
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
       return reply.code(e.statusCode).send({ error: (e.code ?? 'bad_request').toLowerCase(), message: e.message ?? 'Bad request.' });
     }
-    req.log.error({ err: { name: e.name, code: e.code, message: e.message?.slice(0, 300) } }, 'request failed');
+    req.log.error({ err: e }, 'request failed');
     return reply.code(500).send({ error: 'internal_error', message: 'Something went wrong on our side; the request id identifies it in our logs.' });
   });
 
@@ -244,7 +244,7 @@ export function buildApi(deps: ApiDeps) {
 
     api.get('/metrics', { config: { rateLimit: false } }, async (req, reply) => {
       // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
-      await cluster.refresh().catch((e: unknown) => req.log.warn({ err: { message: (e as Error).message?.slice(0, 200) } }, 'cluster metrics unavailable'));
+      await cluster.refresh().catch((e: unknown) => req.log.warn({ err: e }, 'cluster metrics unavailable'));
       return reply.type(registry.contentType).send(await registry.metrics());
     });
 

@@ -143,7 +143,7 @@ export class Transcriptions {
       await this.d.redis.multi().hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId).expire(apiKeys.meeting(meetingId), this.d.store.ttlSeconds).exec();
       this.d.logger.info({ meetingId, dispatchId, caller: caller.kind }, 'agent dispatched');
     } catch (e) {
-      this.d.logger.error({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'dispatch failed');
+      this.d.logger.error({ meetingId, err: e }, 'dispatch failed');
       await this.d.store.update(meetingId, (m) => ({ ...m, status: 'failed', failure: 'the agent could not be dispatched' }));
       await this.d.store.releaseRoom(room, meetingId);
       transcriptionStarts.inc({ outcome: 'dispatch_failed' });
@@ -280,7 +280,7 @@ export class Transcriptions {
         await this.d.store.releaseRoom(room, meetingId);
         this.d.logger.info({ meetingId, ...removed }, 'agent dispatch cleared');
       } catch (e) {
-        this.d.logger.warn({ meetingId, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'could not clear the agent dispatch');
+        this.d.logger.warn({ meetingId, err: e }, 'could not clear the agent dispatch');
       }
     };
     const timer = setTimeout(() => void run(), delayMs);

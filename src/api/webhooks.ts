@@ -76,7 +76,7 @@ export class WebhookHandler {
       // Forget the id, so LiveKit's retry of this event is processed instead of refused.
       await this.redis.del(seenKey(event.id)).catch(() => undefined);
       webhooksReceived.inc({ event: name, outcome: 'failed' });
-      this.logger.error({ event: name, eventId: event.id, err: { name: (e as Error).name, message: (e as Error).message?.slice(0, 200) } }, 'webhook processing failed');
+      this.logger.error({ event: name, eventId: event.id, err: e }, 'webhook processing failed');
       throw new ApiError(503, 'webhook_failed', 'The webhook could not be processed now; retry later.');
     }
   }

@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ bucket: config.S3_BUCKET, retentionDays: config.RETENTION_DAYS, rules: rules.length }, 'retention lifecycle rule in place');
   } catch (e) {
     // Not fatal (some stores need an administrator for lifecycle rules), but an operator must know.
-    log.error({ bucket: config.S3_BUCKET, err: (e as Error).name }, 'could not install the retention lifecycle rule; artefacts will not expire by themselves');
+    log.error({ bucket: config.S3_BUCKET, err: e }, 'could not install the retention lifecycle rule; artefacts will not expire by themselves');
   }
   const pipeline = startPipelineWorkers(deps);
   let stopping = false;

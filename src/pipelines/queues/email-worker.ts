@@ -91,7 +91,7 @@ export function startEmailWorker(connection: Redis, deps: EmailDeps, crash: Cras
   });
   worker.on('failed', (job, err) => {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return; // will be retried
-    void recordEmailGivenUp(deps.store, job.data, err).catch((e: unknown) => log.warn({ jobId: job.id, err: (e as Error).name }, 'could not record the failed delivery'));
+    void recordEmailGivenUp(deps.store, job.data, err).catch((e: unknown) => log.warn({ jobId: job.id, err: e }, 'could not record the failed delivery'));
   });
   return worker;
 }

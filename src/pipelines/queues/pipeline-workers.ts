@@ -89,7 +89,7 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
     worker.on('failed', (job, err) => {
       if (err.name === 'DelayedError') return;
       const status = (err as { statusCode?: number; status?: number }).statusCode ?? (err as { status?: number }).status;
-      log.warn({ queue: worker.name, jobId: job?.id, attempt: job?.attemptsMade, error: err.name, status }, 'job attempt failed');
+      log.warn({ queue: worker.name, jobId: job?.id, attempt: job?.attemptsMade, err, status }, 'job attempt failed');
     });
   }
   return {
