@@ -12,7 +12,7 @@ import { MeetingQueues } from '../pipelines/queues/producers.js';
 import { createRedisConnection } from '../meeting/redis-connection.js';
 import { createSpeechToText } from '../pipelines/stt/index.js';
 import { createS3Client } from '../storage/s3-client.js';
-import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from './dispatch-metadata.js';
+import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from '../meeting/dispatch-metadata.js';
 import { sendCaption } from './captions.js';
 import { MeetingTranscriber } from './meeting-transcriber.js';
 import { serverMetadataPermission } from './recipient-trust.js';

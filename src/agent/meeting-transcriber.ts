@@ -7,6 +7,7 @@
  * It takes an already connected Room so that the worker (one room per job process) and the
  * benchmark (many rooms in one process) run the same code.
  */
+import { AGENT_ATTR, PARTICIPANT_ATTR, TOPIC } from '../meeting/livekit-contract.js';
 import {
   DisconnectReason,
   ParticipantKind,
@@ -25,21 +26,13 @@ import type { IgnoredAddressReason, MeetingParticipant, MeetingStore } from '../
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import { segmentId, type ParticipantRef } from '../meeting/segment.js';
 import { announcementFor } from './announcement-texts.js';
-import { judgeAddress, RECIPIENT_ATTR, type MetadataPermission } from './recipient-trust.js';
+import { judgeAddress, type MetadataPermission } from './recipient-trust.js';
 import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
 import type { UtteranceProcessor } from './utterance-processor.js';
 import { SENTENCE_AFTER_MS } from './utterance-segmenter.js';
 
-/** Names in docs/interfaces.md: the contract with conferencing front ends. */
-export const ATTR = {
-  state: 'transcription.state',
-  language: 'transcription.language',
-  meetingId: 'transcription.meeting_id',
-  optOut: 'transcription.optout',
-} as const;
-export const CHAT_TOPIC = 'lk.chat';
 
 export type TranscriptionState = 'active' | 'paused' | 'ending';
 
@@ -87,7 +80,7 @@ function isMicrophone(pub: RemoteTrackPublication): boolean {
   return pub.kind === TrackKind.KIND_AUDIO && pub.source !== TrackSource.SOURCE_SCREENSHARE_AUDIO;
 }
 
-const optedOut = (p: Participant) => (p.attributes[ATTR.optOut] ?? '').toLowerCase() === 'true';
+const optedOut = (p: Participant) => (p.attributes[PARTICIPANT_ATTR.optOut] ?? '').toLowerCase() === 'true';
 
 export class MeetingTranscriber {
   readonly #o: MeetingTranscriberOptions;
@@ -148,8 +141,8 @@ export class MeetingTranscriber {
     this.#on(RoomEvent.TrackUnpublished, (pub: RemoteTrackPublication) => void this.#stopCapture(pub.sid));
     this.#on(RoomEvent.ParticipantAttributesChanged, (changed: Record<string, string>, p: Participant) => {
       if (p === room.localParticipant) return;
-      if (ATTR.optOut in changed) this.#optOutChanged(p as RemoteParticipant);
-      if (RECIPIENT_ATTR.email in changed || RECIPIENT_ATTR.signature in changed) this.#addressChanged(p as RemoteParticipant);
+      if (PARTICIPANT_ATTR.optOut in changed) this.#optOutChanged(p as RemoteParticipant);
+      if (PARTICIPANT_ATTR.email in changed || PARTICIPANT_ATTR.emailSignature in changed) this.#addressChanged(p as RemoteParticipant);
     });
     this.#on(RoomEvent.Disconnected, (reason: DisconnectReason) => {
       // Removed by the host or the control plane, or the room was closed.
@@ -158,7 +151,7 @@ export class MeetingTranscriber {
 
     await this.#setState('active');
     await room.localParticipant
-      ?.sendText(announcementFor(this.#o.language), { topic: CHAT_TOPIC })
+      ?.sendText(announcementFor(this.#o.language), { topic: TOPIC.chat })
       .catch((e: unknown) => this.#log.warn({ err: e }, 'announcement not sent'));
 
     for (const p of room.remoteParticipants.values()) this.#participantJoined(p);
@@ -224,9 +217,9 @@ export class MeetingTranscriber {
   async #setState(state: TranscriptionState): Promise<void> {
     try {
       await this.#o.room.localParticipant?.setAttributes({
-        [ATTR.state]: state,
-        [ATTR.language]: this.#o.language,
-        [ATTR.meetingId]: this.#o.meetingId,
+        [AGENT_ATTR.state]: state,
+        [AGENT_ATTR.language]: this.#o.language,
+        [AGENT_ATTR.meetingId]: this.#o.meetingId,
       });
     } catch (e) {
       this.#log.warn({ err: e, state }, 'could not set the agent attributes');

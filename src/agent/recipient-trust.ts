@@ -11,14 +11,13 @@
  *      `<identity>\n<email>`)), minted by the conferencing backend. Valid whenever it is checked.
  * Anything else is ignored, whatever its value, and the reason is counted (never the address).
  */
+import { PARTICIPANT_ATTR } from '../meeting/livekit-contract.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RoomServiceClient } from 'livekit-server-sdk';
 import { z } from 'zod';
 import type { IgnoredAddressReason } from '../meeting/meeting-store.js';
 
-/** Participant attribute names of this contract. */
-export const RECIPIENT_ATTR = { email: 'email', signature: 'email.sig' } as const;
 
 export type AddressVerdict =
   | { trusted: true; email: string; via: 'signature' | 'locked_metadata' }
@@ -72,10 +71,10 @@ export async function judgeAddress(input: {
   signingKey: string | undefined;
   mayRewrite: MetadataPermission;
 }): Promise<AddressVerdict | null> {
-  const raw = input.attributes[RECIPIENT_ATTR.email];
+  const raw = input.attributes[PARTICIPANT_ATTR.email];
   if (raw === undefined || raw.trim() === '') return null;
   if (!EmailSchema.safeParse(raw).success) return { trusted: false, reason: 'malformed' };
-  const signature = input.attributes[RECIPIENT_ATTR.signature];
+  const signature = input.attributes[PARTICIPANT_ATTR.emailSignature];
   if (hasValidSignature(input.signingKey, input.identity, raw, signature)) return { trusted: true, email: raw, via: 'signature' };
   const refused: IgnoredAddressReason = signature ? 'bad_signature' : 'unsigned';
   if (!input.firstSight) return { trusted: false, reason: refused };

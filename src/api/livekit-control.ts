@@ -3,17 +3,13 @@
  * leave. Dispatch goes through the AgentDispatch API, never a token-embedded dispatch (that only
  * fires when the token's user creates the room, and a full room refuses that user).
  */
+import { DispatchMetadataSchema, parseDispatchMetadata, type DispatchMetadata } from '../meeting/dispatch-metadata.js';
+import { AGENT_ATTR } from '../meeting/livekit-contract.js';
 import { AgentDispatchClient, RoomServiceClient, type ParticipantInfo } from 'livekit-server-sdk';
 
 // ParticipantInfo.Kind.AGENT in LiveKit's protocol (the enum itself is not re-exported by the SDK).
 const KIND_AGENT = 4;
 
-export interface DispatchMetadata {
-  meetingId: string;
-  language: string;
-  requester: { identity: string | null; email: string | null } | null;
-  glossary: string[];
-}
 
 export class LiveKitControl {
   readonly #dispatch: AgentDispatchClient;
@@ -39,7 +35,8 @@ export class LiveKitControl {
   }
 
   async dispatch(room: string, metadata: DispatchMetadata): Promise<string> {
-    const d = await this.#dispatch.createDispatch(room, this.agentName, { metadata: JSON.stringify(metadata) });
+    // The agent parses it with the same schema: what it would refuse is never sent.
+    const d = await this.#dispatch.createDispatch(room, this.agentName, { metadata: JSON.stringify(DispatchMetadataSchema.parse(metadata)) });
     return d.id;
   }
 
@@ -86,7 +83,7 @@ export class LiveKitControl {
 
 /** The meeting's agent participant: kind agent, and it announces the meeting id in its attributes. */
 export function isAgentOf(p: Pick<ParticipantInfo, 'kind' | 'attributes'>, meetingId: string): boolean {
-  return p.kind === KIND_AGENT && p.attributes['transcription.meeting_id'] === meetingId;
+  return p.kind === KIND_AGENT && p.attributes[AGENT_ATTR.meetingId] === meetingId;
 }
 
 export function isAgent(p: Pick<ParticipantInfo, 'kind'>): boolean {
@@ -95,8 +92,7 @@ export function isAgent(p: Pick<ParticipantInfo, 'kind'>): boolean {
 
 function metadataMeetingId(metadata: string): string | null {
   try {
-    const parsed = JSON.parse(metadata) as { meetingId?: unknown };
-    return typeof parsed.meetingId === 'string' ? parsed.meetingId : null;
+    return parseDispatchMetadata(metadata).meetingId ?? null;
   } catch {
     return null;
   }

@@ -4,6 +4,7 @@
  * body's SHA-256), is fresh, and was not seen before: a forged, altered or replayed one changes
  * nothing.
  */
+import { AGENT_ATTR } from '../meeting/livekit-contract.js';
 import type { Redis } from 'ioredis';
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import type { Logger } from '../logging.js';
@@ -95,7 +96,7 @@ export class WebhookHandler {
       return ended > 0 ? 'meeting_ended' : 'ignored';
     }
     if (event.event === 'participant_left' && event.participant && isAgent(event.participant)) {
-      const meetingId = event.participant.attributes['transcription.meeting_id'];
+      const meetingId = event.participant.attributes[AGENT_ATTR.meetingId];
       if (!meetingId) return 'ignored';
       const ids = await this.transcriptions.meetingIdsOfRoom(room);
       // Only a meeting of this very room: the attribute alone must not end another room's meeting.

@@ -6,6 +6,7 @@
  *    receives, and can record another participant's audio.
  * They use the same SDK (@livekit/rtc-node) as any server-side participant.
  */
+import { TOPIC } from '../meeting/livekit-contract.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   AudioFrame,
@@ -204,8 +205,8 @@ export async function joinAsListener(o: BotJoinOptions): Promise<ListenerBot> {
       for (const w of waiters) w();
     });
   };
-  room.registerTextStreamHandler('lk.transcription', handler(captions));
-  room.registerTextStreamHandler('lk.chat', handler(chat));
+  room.registerTextStreamHandler(TOPIC.captions, handler(captions));
+  room.registerTextStreamHandler(TOPIC.chat, handler(chat));
   await room.connect(o.url, await botToken(o), { autoSubscribe: false, dynacast: false });
 
   return {

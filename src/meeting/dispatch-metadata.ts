@@ -1,6 +1,7 @@
 /**
- * The JSON the conferencing backend or the API gives to `createDispatch` (see docs/interfaces.md).
- * Every field is optional; a missing meeting id gets a fresh one. Bad metadata is an error the
+ * The JSON the conferencing backend or the API gives to `createDispatch` (see docs/interfaces.md):
+ * one schema, checked by the API before it dispatches and by the agent when it is dispatched.
+ * Every field is optional (a requester may also be null); a missing meeting id gets a fresh one. Bad metadata is an error the
  * agent reports and leaves on, not something it guesses around.
  */
 import { randomUUID } from 'node:crypto';
@@ -17,6 +18,7 @@ export const DispatchMetadataSchema = z
         identity: z.string().min(1).max(256).nullable().optional(),
         email: z.email().nullable().optional(),
       })
+      .nullable()
       .optional(),
     glossary: z.array(z.string().min(1).max(100)).max(200).optional(),
   })

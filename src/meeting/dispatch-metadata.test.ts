@@ -9,6 +9,13 @@ describe('dispatch metadata', () => {
     expect(md).toMatchObject({ meetingId: 'm-42', language: 'en', requester: { identity: 'host', email: 'host@example.fr' }, glossary: ['Voxtral'] });
   });
 
+  it('accepts what the API dispatches for a backend start with no requester (requester null)', () => {
+    // The API and the agent share this schema; a null requester used to be refused by the agent,
+    // so a service-key start without a requester got an agent that left at once.
+    const md = parseDispatchMetadata(JSON.stringify({ meetingId: 'm-43', language: 'fr', requester: null, glossary: [] }));
+    expect(md).toMatchObject({ meetingId: 'm-43', requester: null });
+  });
+
   it('refuses bad metadata with the field named and without echoing values', () => {
     expect(() => parseDispatchMetadata('{not json')).toThrow(DispatchMetadataError);
     try {
