@@ -2,12 +2,12 @@
  * Metrics that describe the whole deployment rather than this process, read from Redis when
  * Prometheus scrapes: queue depths (BullMQ) and meetings being transcribed (meeting store).
  */
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { MeetingStore } from '../meeting/meeting-store.js';
 import { roomKeys } from '../meeting/redis-keys.js';
 import { queueDepth, transcriptionsActive } from '../metrics.js';
-import { QUEUE } from '../pipelines/queues/queue-names.js';
+import { openQueue, QUEUE } from '../pipelines/queues/queues.js';
 import { stateOf } from './transcriptions.js';
 
 const ROOM_CLAIMS = roomKeys.claimPattern;
@@ -20,7 +20,7 @@ export class ClusterMetrics {
     private readonly redis: Redis,
     private readonly store: MeetingStore,
   ) {
-    this.#queues = Object.values(QUEUE).map((name) => new Queue(name, { connection: redis }));
+    this.#queues = Object.values(QUEUE).map((name) => openQueue(name, redis));
   }
 
   /** Refreshes the gauges; called right before the registry is serialised. */

@@ -3,13 +3,12 @@
  * then stops accepting requests, finishes the ones in flight and closes its connections.
  */
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { Queue } from 'bullmq';
 import { loadCheckedConfig } from '../pipelines/residency.js';
 import { createLogger } from '../logging.js';
 import { MeetingStore } from '../meeting/meeting-store.js';
 import { collectProcessMetrics } from '../metrics.js';
 import { MeetingQueues } from '../pipelines/queues/producers.js';
-import { QUEUE } from '../pipelines/queues/queue-names.js';
+import { openQueue, QUEUE } from '../pipelines/queues/queues.js';
 import { createRedisConnection } from '../meeting/redis-connection.js';
 import { MeetingArtifacts } from '../storage/meeting-artifacts.js';
 import { createS3Client } from '../storage/s3-client.js';
@@ -52,7 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   const redis = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: 3 });
   const store = new MeetingStore(redis, { retentionDays: config.RETENTION_DAYS });
   const queues = new MeetingQueues(redis);
-  const emailQueue = new Queue(QUEUE.email, { connection: redis });
+  const emailQueue = openQueue(QUEUE.email, redis);
   const s3 = createS3Client(config);
   const livekit = new LiveKitControl(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, config.AGENT_NAME);
 

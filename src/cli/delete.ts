@@ -6,14 +6,13 @@
  * `--force` erases anyway, for a meeting whose agent is known to be gone; anything written after
  * that still expires with the retention.
  */
-import { Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { inProgress, MeetingInfoSchema } from '../meeting/meeting-store.js';
 import { meetingKeys } from '../meeting/redis-keys.js';
 import { loadCheckedConfig } from '../pipelines/residency.js';
 import { eraseMeeting } from '../pipelines/erase-meeting.js';
-import { QUEUE } from '../pipelines/queues/queue-names.js';
+import { closeQueues, openAllQueues } from '../pipelines/queues/queues.js';
 import { createRedisConnection } from '../meeting/redis-connection.js';
 import { MeetingArtifacts } from '../storage/meeting-artifacts.js';
 import { createS3Client } from '../storage/s3-client.js';
@@ -49,13 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const connection = config.REDIS_URL ? createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: 3 }) : null;
   const queues = connection
-    ? {
-        segments: new Queue(QUEUE.segments, { connection }),
-        deferredStt: new Queue(QUEUE.deferredStt, { connection }),
-        finalize: new Queue(QUEUE.finalize, { connection }),
-        email: new Queue(QUEUE.email, { connection }),
-      }
-    : null;
+? openAllQueues(connection) : null;
   try {
     if (connection && !values.force) {
       const raw = await connection.get(meetingKeys.info(meetingId));
@@ -76,7 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (report.objects.length === 0 && report.redisKeys === 0 && report.jobs === 0) console.log('  Nothing was stored for this meeting (already erased, expired, or a wrong id).');
   } finally {
-    if (queues) await Promise.all(Object.values(queues).map((q) => q.close()));
+    if (queues) await closeQueues(queues);
     connection?.disconnect();
   }
 }

@@ -5,14 +5,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { AgentDispatchClient } from 'livekit-server-sdk';
 import type { ServicesEnv } from '../global-setup.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
-import { QUEUE } from '../../src/pipelines/queues/queue-names.js';
+import { openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { TranscriptSegmentSchema, type TranscriptSegment } from '../../src/meeting/segment.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
@@ -138,8 +137,8 @@ export class QueueProbe {
   constructor(services: ServicesEnv) {
     this.redis = createRedisConnection(services.REDIS_URL);
     this.store = new MeetingStore(this.redis, { retentionDays: 30 });
-    this.#segments = new Queue(QUEUE.segments, { connection: this.redis });
-    this.#deferred = new Queue(QUEUE.deferredStt, { connection: this.redis });
+    this.#segments = openQueue(QUEUE.segments, this.redis);
+    this.#deferred = openQueue(QUEUE.deferredStt, this.redis);
   }
 
   async segments(meetingId: string): Promise<TranscriptSegment[]> {

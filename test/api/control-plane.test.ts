@@ -11,7 +11,7 @@ import { openApiText } from '../../src/api/openapi.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { meetingKeys, roomKeys } from '../../src/meeting/redis-keys.js';
 import { SentMarkers } from '../../src/pipelines/email/mailer.js';
-import { jobIds } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { agentDispatches, call, hostToken, OTHER_SERVICE_KEY, SERVICE_KEY, signJwt, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';

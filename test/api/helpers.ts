@@ -9,7 +9,7 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { AccessToken, AgentDispatchClient, RoomServiceClient, type VideoGrant } from 'livekit-server-sdk';
 import { pino } from 'pino';
 import type { ServicesEnv } from '../global-setup.js';
@@ -22,7 +22,7 @@ import { createSpeechToText } from '../../src/pipelines/stt/index.js';
 import { REDACTED_PATHS } from '../../src/logging.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
-import { QUEUE } from '../../src/pipelines/queues/queue-names.js';
+import { openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 
@@ -84,7 +84,7 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
   const redis = createRedisConnection(services.REDIS_URL, { maxRetriesPerRequest: 3 });
   const store = new MeetingStore(redis, { retentionDays: 1 });
   const queues = new MeetingQueues(redis);
-  const emailQueue = new Queue(QUEUE.email, { connection: redis });
+  const emailQueue = openQueue(QUEUE.email, redis);
   const livekit = new LiveKitControl(lk.url, lk.apiKey, lk.apiSecret, agentName);
   const logs: string[] = [];
   const sink = new Writable({
@@ -124,7 +124,7 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
     ...options.overrides,
   });
   const url = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
-  const finalizeQueue = new Queue(QUEUE.finalize, { connection: redis });
+  const finalizeQueue = openQueue(QUEUE.finalize, redis);
   return {
     app,
     url,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
-import { jobIds } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { call, SERVICE_KEY, signWebhook, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';
 

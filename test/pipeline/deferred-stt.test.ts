@@ -4,12 +4,12 @@
  * service answers again, stored once whatever is retried, and its audio does not outlive its text.
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Queue, type Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spoolKey } from '../../src/storage/meeting-artifacts.js';
 import { decodeToPcm, encodePcm } from '../../src/pipelines/audio/ffmpeg.js';
 import { startDeferredSttWorker, transcribeDeferred } from '../../src/pipelines/queues/deferred-stt-worker.js';
-import { jobIds, QUEUE, type DeferredSttJob } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds, openQueue, QUEUE, type DeferredSttJob } from '../../src/pipelines/queues/queues.js';
 import { closeWorkers } from '../../src/pipelines/queues/worker-runtime.js';
 import { createSpeechToText } from '../../src/pipelines/stt/index.js';
 import { segmentId } from '../../src/meeting/segment.js';
@@ -33,7 +33,7 @@ describe('deferred speech-to-text worker', () => {
   beforeAll(async () => {
     h = await startHarness({ db: 2, cassettes: [], startWorkers: false });
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
-    queue = new Queue(QUEUE.deferredStt, { connection: h.connection });
+    queue = openQueue(QUEUE.deferredStt, h.connection);
     // What the agent spools: the utterance with a short pre-roll and its closing silence, as FLAC.
     const audio = await decodeToPcm(`${FIXTURE_DIR}/${speaker.file}`, { sampleRate: 16_000, channels: 1, startMs: utterance.startMs - 300, durationMs: utterance.endMs - utterance.startMs + 600 });
     flac = await encodePcm(audio, 'flac');

@@ -12,7 +12,6 @@ import { readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main as deleteMain } from '../../src/cli/delete.js';
@@ -30,7 +29,7 @@ import { startReplayServer, type ReplayServer } from '../../src/replay/server.js
 import { eraseMeeting } from '../../src/pipelines/erase-meeting.js';
 import { SentMarkers } from '../../src/pipelines/email/mailer.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
-import { jobIds, QUEUE } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds, openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { ensureBucket, installRetentionLifecycle, MeetingArtifacts, retentionRuleId } from '../../src/storage/meeting-artifacts.js';
 import { FIXTURE_CASSETTE } from '../agent/harness.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
@@ -120,10 +119,10 @@ describe('what Redis keeps on disk after an erasure', () => {
     await ensureBucket(s3, bucket);
     const artifacts = new MeetingArtifacts(s3, { bucket, prefix: 'meetings/', retentionDays: RETENTION_DAYS, linkExpiryHours: 1 });
     const queues = {
-      segments: new Queue(QUEUE.segments, { connection: redis }),
-      deferredStt: new Queue(QUEUE.deferredStt, { connection: redis }),
-      finalize: new Queue(QUEUE.finalize, { connection: redis }),
-      email: new Queue(QUEUE.email, { connection: redis }),
+      segments: openQueue(QUEUE.segments, redis),
+      deferredStt: openQueue(QUEUE.deferredStt, redis),
+      finalize: openQueue(QUEUE.finalize, redis),
+      email: openQueue(QUEUE.email, redis),
     };
     const store = new MeetingStore(redis, { retentionDays: RETENTION_DAYS });
     const erased = `MARQUEUR${randomUUID().replace(/-/g, '')}`;

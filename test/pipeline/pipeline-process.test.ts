@@ -11,10 +11,9 @@
  * and never name a meeting, a participant or a word of what was said.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Queue } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { MinutesSchema } from '../../src/pipelines/minutes/minutes-schema.js';
-import { jobIds, QUEUE } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds, openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { startHarness, until, type Harness } from './harness.js';
 import { fixtureMeeting, loadFixtureScript, MODEL } from './meeting-fixtures.js';
 
@@ -89,7 +88,7 @@ describe('meeting-agent pipeline on SIGTERM', () => {
     expect(p.logs.some((l) => l.includes('shutting down'))).toBe(true);
     expect(p.logs.some((l) => l.includes('deadline reached'))).toBe(false);
     // The job in hand was finished before the process left, not abandoned under its lock.
-    const finalize = new Queue(QUEUE.finalize, { connection: h.connection });
+    const finalize = openQueue(QUEUE.finalize, h.connection);
     const state = await finalize.getJobState(jobIds.finalize(meetingId));
     await finalize.close();
     expect(state, `the pipeline process logged:\n${p.logs.join('\n')}`).toBe('completed');

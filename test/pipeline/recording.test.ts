@@ -16,7 +16,7 @@ import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { MinutesSchema } from '../../src/pipelines/minutes/minutes-schema.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
-import { jobIds } from '../../src/pipelines/queues/queue-names.js';
+import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { parseTranscriptJson } from '../../src/pipelines/transcript/render-json.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { ensureBucket, installRetentionLifecycle, MeetingArtifacts, retentionRuleId } from '../../src/storage/meeting-artifacts.js';

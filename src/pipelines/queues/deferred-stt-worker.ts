@@ -11,7 +11,7 @@ import type { MeetingStore } from '../../meeting/meeting-store.js';
 import { decodeToPcm } from '../audio/ffmpeg.js';
 import type { SpeechToText } from '../stt/types.js';
 import { TranscriptSegmentSchema, type TranscriptSegment } from '../../meeting/segment.js';
-import { DeferredSttJobSchema, QUEUE } from './queue-names.js';
+import { DeferredSttJobSchema, QUEUE } from './queues.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('deferred-stt-worker');

@@ -12,26 +12,17 @@
  */
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import { createLogger } from '../../logging.js';
 import { emailsSent } from '../../metrics.js';
 import type { MeetingStateStore } from '../../meeting/meeting-store.js';
 import type { ArtefactStore } from '../../storage/meeting-artifacts.js';
 import { composeMinutesEmail } from '../email/compose-email.js';
 import { smtpFailure, type Mailer, type SentMarkers } from '../email/mailer.js';
-import { RecipientSchema } from '../email/recipients.js';
 import { MinutesSchema } from '../minutes/minutes-schema.js';
-import { QUEUE } from './queue-names.js';
+import { EmailJobSchema, QUEUE } from './queues.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('email-worker');
-
-export const EmailJobSchema = z.object({
-  meetingId: z.string(),
-  recipient: RecipientSchema,
-  recipientKey: z.string().regex(/^[A-Za-z0-9_-]+$/),
-});
-export type EmailJob = z.infer<typeof EmailJobSchema>;
 
 /** What the email links to, in this order. */
 export const LINKED_ARTEFACTS = ['minutes.md', 'transcript.md', 'transcript.vtt'] as const;

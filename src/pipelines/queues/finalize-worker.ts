@@ -22,8 +22,7 @@ import { transcriptOf, transcriptFiles, minutesFiles, type MinutesOptions } from
 import type { Transcript } from '../transcript/transcript.js';
 import { generateMinutes, MinutesError } from '../minutes/generate-minutes.js';
 import type { TranscriptSegment } from '../../meeting/segment.js';
-import { EmailJobSchema, type EmailJob } from './email-worker.js';
-import { FinalizeJobSchema, jobIds, QUEUE } from './queue-names.js';
+import { EmailJobSchema, FinalizeJobSchema, jobIds, QUEUE, type EmailJob } from './queues.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('finalize-worker');

@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MeetingStateStore } from '../../meeting/meeting-store.js';
 import type { ArtefactStore } from '../../storage/meeting-artifacts.js';
 import type { MinutesOptions } from '../meeting-outputs.js';
-import { recordEmailGivenUp, sendMinutesEmail, type EmailDeps, type EmailJob } from './email-worker.js';
+import { recordEmailGivenUp, sendMinutesEmail, type EmailDeps } from './email-worker.js';
 import { DEFAULT_FINALIZE_TIMING, finalizeMeeting, recordFinalizeFailure, type EmailJobSink, type JobLookup } from './finalize-worker.js';
-import { EMAIL_JOB_OPTIONS } from './pipeline-workers.js';
+import { EMAIL_JOB_OPTIONS, type EmailJob } from './queues.js';
 import type { EndReason } from '../../meeting/meeting-events.js';
 import { mapLimit } from '../minutes/generate-minutes.js';
 

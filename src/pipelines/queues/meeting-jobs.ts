@@ -1,5 +1,5 @@
 /**
- * The queue jobs of one meeting, found by their deterministic ids (queue-names.ts `jobIds`) and
+ * The queue jobs of one meeting, found by their deterministic ids (queues.ts `jobIds`) and
  * confirmed by their data: erasure removes them, the end of finalisation bounds their life.
  *
  * BullMQ keeps a finished job (its hash `<prefix>:<queue>:<jobId>`, with the segment text or the
@@ -11,7 +11,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobIds } from './queue-names.js';
+import { jobIds } from './queues.js';
 
 export interface MeetingQueueSet {
   segments: Queue;

@@ -3,7 +3,7 @@
  * its own concurrency and rate limit, so a slow Mistral never holds up speech-to-text or email.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Queue, type Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { MeetingStore } from '../../meeting/meeting-store.js';
 import type { MeetingArtifacts } from '../../storage/meeting-artifacts.js';
@@ -15,7 +15,7 @@ import { startEmailWorker } from './email-worker.js';
 import { createLogger } from '../../logging.js';
 import { DEFAULT_FINALIZE_TIMING, startFinalizeWorker, type FinalizeTiming } from './finalize-worker.js';
 import { expireMeetingJobs } from './meeting-jobs.js';
-import { QUEUE } from './queue-names.js';
+import { closeQueues, openAllQueues } from './queues.js';
 import { startSegmentWorker } from './segment-worker.js';
 import { closeWorkers, DEFAULT_CRASH_SAFETY, type CrashSafety } from './worker-runtime.js';
 
@@ -47,21 +47,11 @@ export interface RunningPipeline {
 
 const log = createLogger('pipeline-workers');
 
-export const EMAIL_JOB_OPTIONS = {
-  attempts: 10,
-  backoff: { type: 'exponential', delay: 5_000 },
-  // Kept a week: the id keeps deduplicating a late duplicate; the sent marker covers the rest.
-  removeOnComplete: { age: 7 * 24 * 3600 },
-  removeOnFail: { age: 14 * 24 * 3600 },
-};
-
 export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOptions = {}): RunningPipeline {
   const crash = options.crash ?? DEFAULT_CRASH_SAFETY;
   const { connection } = deps;
-  const emailQueue = new Queue(QUEUE.email, { connection, defaultJobOptions: EMAIL_JOB_OPTIONS });
-  const segmentsQueue = new Queue(QUEUE.segments, { connection });
-  const deferredSttQueue = new Queue(QUEUE.deferredStt, { connection });
-  const finalizeQueue = new Queue(QUEUE.finalize, { connection });
+  const queues = openAllQueues(connection);
+  const { email: emailQueue, segments: segmentsQueue, deferredStt: deferredSttQueue } = queues;
   const workers: Worker[] = [
     startSegmentWorker(connection, deps.store, crash),
     startFinalizeWorker(
@@ -74,7 +64,7 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
         deferredSttQueue,
         emailQueue,
         expireQueueRecords: async (meetingId) => {
-          await expireMeetingJobs(connection, { segments: segmentsQueue, deferredStt: deferredSttQueue, email: emailQueue, finalize: finalizeQueue }, meetingId, deps.store.ttlSeconds);
+          await expireMeetingJobs(connection, queues, meetingId, deps.store.ttlSeconds);
         },
       },
       crash,
@@ -97,7 +87,7 @@ export function startPipelineWorkers(deps: PipelineDeps, options: PipelineOption
     emailQueue,
     async close(deadlineMs = 25_000) {
       const inTime = await closeWorkers(workers, deadlineMs);
-      await Promise.all([emailQueue.close(), segmentsQueue.close(), deferredSttQueue.close(), finalizeQueue.close()]);
+      await closeQueues(queues);
       return inTime;
     },
   };

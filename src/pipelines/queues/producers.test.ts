@@ -1,8 +1,8 @@
 import { Backoffs, type MinimalJob } from 'bullmq';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SETTINGS } from '../../config.js';
-import { DEFERRED_STT_RETRY, MeetingQueues, retryScheduleMs } from './producers.js';
-import { jobIds } from './queue-names.js';
+import { MeetingQueues } from './producers.js';
+import { DEFERRED_STT_RETRY, jobIds, retryScheduleMs } from './queues.js';
 import { createRedisConnection } from '../../meeting/redis-connection.js';
 
 const HOUR_MS = 3_600_000;

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { createLogger } from '../../logging.js';
 import { segmentsTotal } from '../../metrics.js';
 import type { MeetingStateStore, MeetingStore } from '../../meeting/meeting-store.js';
-import { QUEUE, SegmentJobSchema } from './queue-names.js';
+import { QUEUE, SegmentJobSchema } from './queues.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
 
 const log = createLogger('segment-worker');
