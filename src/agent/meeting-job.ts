@@ -49,7 +49,11 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
   };
 
   try {
-    const held = await claimRoom(store, room, meetingId);
+    const held = await store.claimRoom(room, meetingId, async (holder) => {
+      // A claim left by an ended meeting is taken over.
+      const other = await store.get(holder);
+      return !other || Boolean(other.endedAt);
+    });
     if (held !== meetingId) {
       log.warn({ heldBy: held }, 'the room is already transcribed for another meeting; leaving');
       await cleanup();
@@ -80,16 +84,6 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
     await cleanup();
     ctx.shutdown('start failed');
   }
-}
-
-/** Claims the room for this meeting; a claim left by an ended meeting is taken over. */
-async function claimRoom(store: MeetingStore, room: string, meetingId: string): Promise<string> {
-  const held = await store.claimRoom(room, meetingId);
-  if (held === meetingId) return held;
-  const other = await store.get(held);
-  if (other && !other.endedAt) return held;
-  await store.releaseRoom(room, held);
-  return store.claimRoom(room, meetingId);
 }
 
 interface TranscribeDeps {

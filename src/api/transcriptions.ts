@@ -258,16 +258,14 @@ export class Transcriptions {
    * instance of the room (closed since, so over too), is taken over.
    */
   async #claimRoom(room: string, meetingId: string, roomSid: string): Promise<string> {
-    const held = await this.d.store.claimRoom(room, meetingId);
-    if (held === meetingId) return held;
-    const other = await this.d.store.get(held);
-    if (other && isLive(other)) {
-      if (!other.roomSid || other.roomSid === roomSid) return held;
+    return this.d.store.claimRoom(room, meetingId, async (holder) => {
+      const other = await this.d.store.get(holder);
+      if (!other || !isLive(other)) return true;
+      if (!other.roomSid || other.roomSid === roomSid) return false;
       // Its room instance closed without our hearing of it (a lost webhook): it is over, finalise it.
-      await this.d.queues.endMeeting(this.d.store, held, 'room_finished');
-    }
-    await this.d.store.releaseRoom(room, held);
-    return this.d.store.claimRoom(room, meetingId);
+      await this.d.queues.endMeeting(this.d.store, holder, 'room_finished');
+      return true;
+    });
   }
 
   #scheduleRemoval(room: string, meetingId: string, delayMs: number): void {

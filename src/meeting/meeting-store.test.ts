@@ -3,6 +3,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createRedisConnection } from './redis-connection.js';
 import { segmentId, type TranscriptSegment } from './segment.js';
 import { MeetingStore } from './meeting-store.js';
+import { roomKeys } from './redis-keys.js';
 
 const redis = createRedisConnection(inject('services').REDIS_URL);
 const store = new MeetingStore(redis, { retentionDays: 30 });
@@ -48,6 +49,21 @@ describe('MeetingStore (real Redis)', () => {
     expect(await store.get(first)).toBeNull();
     expect(await store.segments(first)).toEqual([]);
     expect(await store.currentMeetingOfRoom(room)).toBeNull();
+  });
+
+  it('takes a room over from a holder the caller says is over, and only then', async () => {
+    const room = `room-${randomUUID()}`;
+    const [stale, live, next] = [`m-${randomUUID()}`, `m-${randomUUID()}`, `m-${randomUUID()}`];
+    expect(await store.claimRoom(room, stale)).toBe(stale);
+    const asked: string[] = [];
+    expect(await store.claimRoom(room, live, async (holder) => (asked.push(holder), true))).toBe(live);
+    expect(asked).toEqual([stale]);
+    expect(await store.currentMeetingOfRoom(room)).toBe(live);
+    expect(await store.claimRoom(room, next, async () => false)).toBe(live);
+    // Releasing on behalf of a meeting that no longer holds the room leaves the holder's claim.
+    await store.releaseRoom(room, stale);
+    expect(await store.currentMeetingOfRoom(room)).toBe(live);
+    expect(await redis.ttl(roomKeys.claim(room))).toBeGreaterThan(0);
   });
 
   it('rejects a malformed segment instead of storing it', async () => {

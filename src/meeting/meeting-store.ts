@@ -225,8 +225,19 @@ export class MeetingStore {
     return this.redis.get(roomKeys.claim(room));
   }
 
-  /** Claims a room for a meeting; returns the meeting id that holds it (the existing one if taken). */
-  async claimRoom(room: string, meetingId: string): Promise<string> {
+  /**
+   * Claims a room for a meeting; returns the meeting id that holds it (the existing one if taken).
+   * With `holderIsOver`, a claim held by another meeting for which it answers true (a meeting that
+   * ended without releasing the room) is released, only if still held by that meeting, and taken over.
+   */
+  async claimRoom(room: string, meetingId: string, holderIsOver?: (holder: string) => Promise<boolean>): Promise<string> {
+    const held = await this.#setClaim(room, meetingId);
+    if (held === meetingId || !holderIsOver || !(await holderIsOver(held))) return held;
+    await this.releaseRoom(room, held);
+    return this.#setClaim(room, meetingId);
+  }
+
+  async #setClaim(room: string, meetingId: string): Promise<string> {
     const ok = await this.redis.set(roomKeys.claim(room), meetingId, 'EX', this.ttlSeconds, 'NX');
     return ok === 'OK' ? meetingId : ((await this.redis.get(roomKeys.claim(room))) ?? meetingId);
   }
