@@ -2,7 +2,6 @@
  * Errors the API answers with on purpose: a status, a stable code and a message for a human.
  * Anything else that escapes a handler is a bug, answered 500 without details.
  */
-import type { z } from 'zod';
 import type { ErrorBody } from './schemas.js';
 
 type Issue = NonNullable<ErrorBody['issues']>[number];
@@ -24,14 +23,17 @@ export class ApiError extends Error {
   }
 }
 
-/** Parses one part of a request; a 400 lists every problem (paths and messages, never the values). */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, where: Issue['in']): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => ({
-    in: where,
-    path: i.path.map(String).join('.') || '(root)',
-    message: i.message,
+/**
+ * The 400 for a request that failed its route's zod schemas (Fastify's validation, see server.ts):
+ * every problem with its place (`where`: params, body, query or headers) and dotted path, never the
+ * values. `failures` are Fastify's validation errors: a JSON-pointer `instancePath` and a message.
+ */
+export function invalidRequest(where: string | undefined, failures: { instancePath: string; message?: string }[]): ApiError {
+  const place = (['params', 'body', 'query', 'headers'] as const).find((p) => p === where) ?? 'body';
+  const issues = failures.map((f) => ({
+    in: place,
+    path: f.instancePath.split('/').slice(1).join('.') || '(root)',
+    message: f.message ?? 'invalid',
   }));
-  throw new ApiError(400, 'invalid_request', `Invalid ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  return new ApiError(400, 'invalid_request', `Invalid ${place}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
 }

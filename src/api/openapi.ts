@@ -1,47 +1,40 @@
 /**
- * The OpenAPI 3.1 document of the HTTP API, generated from the zod schemas the handlers validate
- * with. Served at /openapi.json and committed as openapi/openapi.json (a test keeps them equal;
- * regenerate with `npx tsx src/api/openapi.ts > openapi/openapi.json`).
+ * What the OpenAPI 3.1 document says besides the routes: @fastify/swagger builds it from the zod
+ * schemas each route declares (fastify-type-provider-zod's jsonSchemaTransform), so the document
+ * and the validation cannot drift. Served at /openapi.json and committed as openapi/openapi.json
+ * (test/api/control-plane.test.ts keeps them equal; regenerate with
+ * `npx vitest run test/api/control-plane.test.ts -t OpenAPI -u`).
  */
-import { z } from 'zod';
-import {
-  ErrorBodySchema,
-  MeetingParamsSchema,
-  MeetingViewSchema,
-  RoomParamsSchema,
-  RoomTranscriptionSchema,
-  StartTranscriptionBodySchema,
-  WebhookAnswerSchema,
-} from './schemas.js';
+import type { SwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 
-const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' });
-const out = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output', unrepresentable: 'any' });
+/**
+ * @fastify/swagger marks every declared body required; a route with `config.optionalBody` (server.ts)
+ * is marked with this extension by `transform` and its body made optional by `transformObject`.
+ */
+const OPTIONAL_BODY = 'x-optional-body';
 
-const errorRef = { $ref: '#/components/schemas/Error' };
-const error = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });
-const ok = (description: string, ref: string) => ({ description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } });
-
-const COMMON_ERRORS = {
-  '400': error('Invalid parameter or body; `issues` lists every problem'),
-  '401': error('No, malformed, forged or expired credentials'),
-  '403': error('Valid credentials that do not allow this'),
-  '429': error('Too many requests from this caller; see Retry-After'),
+const transform: SwaggerTransform = (route) => {
+  const out = jsonSchemaTransform(route);
+  if (route.route.config?.optionalBody) out.schema = { ...out.schema, [OPTIONAL_BODY]: true } as typeof out.schema;
+  return out;
 };
 
-/** A host's authority depends on the room instance LiveKit reports as open. */
-const LIVEKIT_DOWN = error('LiveKit did not answer when asked which instance of the room is open; see Retry-After');
+const transformObject: SwaggerTransformObject = (documentObject) => {
+  const document = jsonSchemaTransformObject(documentObject);
+  const paths = ('paths' in document ? document.paths : undefined) ?? {};
+  for (const operations of Object.values(paths as Record<string, Record<string, Record<string, unknown>>>)) {
+    for (const operation of Object.values(operations)) {
+      if (!operation[OPTIONAL_BODY]) continue;
+      delete operation[OPTIONAL_BODY];
+      (operation.requestBody as { required: boolean }).required = false;
+    }
+  }
+  return document;
+};
 
-function pathParam(schema: z.ZodObject, name: string) {
-  const shape = schema.shape as Record<string, z.ZodType>;
-  const s = json(shape[name] as z.ZodType) as Record<string, unknown>;
-  return { name, in: 'path', required: true, description: s.description, schema: { ...s, description: undefined } };
-}
-
-export function buildOpenApiDocument(): Record<string, unknown> {
-  const room = pathParam(RoomParamsSchema, 'room');
-  const meeting = pathParam(MeetingParamsSchema, 'id');
-  const security = [{ bearer: [] }];
-  return {
+export const openApiOptions: SwaggerOptions = {
+  openapi: {
     openapi: '3.1.0',
     info: {
       title: 'meeting-agent control plane',
@@ -57,106 +50,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Service key or the host\u2019s LiveKit access token (JWT)' } },
-      schemas: {
-        Error: out(ErrorBodySchema),
-        StartTranscription: json(StartTranscriptionBodySchema),
-        RoomTranscription: out(RoomTranscriptionSchema),
-        Meeting: out(MeetingViewSchema),
-      },
     },
-    paths: {
-      '/v1/rooms/{room}/transcription': {
-        parameters: [room],
-        post: {
-          summary: 'Start transcribing the room',
-          description:
-            'Checks that speech-to-text answers, then dispatches the agent. Starting a room that is already transcribed returns the running transcription (200) and sends no second agent.',
-          security,
-          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/StartTranscription' } } } },
-          responses: {
-            '201': ok('Started: the agent is on its way', 'RoomTranscription'),
-            '200': ok('Already running: the existing transcription', 'RoomTranscription'),
-            ...COMMON_ERRORS,
-            '404': error('No open room with this name'),
-            '502': error('LiveKit refused the dispatch'),
-            '503': error('Speech-to-text or LiveKit unreachable; no agent was sent'),
-          },
-        },
-        get: {
-          summary: 'State of the transcription of the room\u2019s open instance (idle when the room is not open or its meeting ran in an earlier instance)',
-          security,
-          responses: {
-            '200': ok('idle, starting, active, finalising, done or failed, with the meeting id', 'RoomTranscription'),
-            ...COMMON_ERRORS,
-            '503': LIVEKIT_DOWN,
-          },
-        },
-        delete: {
-          summary: 'Stop transcribing; the agent leaves and the minutes are made',
-          security,
-          responses: {
-            '202': ok('Stopping: the meeting is being finalised', 'RoomTranscription'),
-            '200': ok('Was not running any more: its last state', 'RoomTranscription'),
-            ...COMMON_ERRORS,
-            '404': error('No transcription was started in the room\u2019s open instance'),
-            '503': LIVEKIT_DOWN,
-          },
-        },
-      },
-      '/v1/meetings/{id}': {
-        parameters: [meeting],
-        get: {
-          summary: 'A meeting\u2019s state, and presigned links to its transcripts and minutes once done',
-          security,
-          responses: {
-            '200': ok('The meeting', 'Meeting'),
-            ...COMMON_ERRORS,
-            '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)'),
-            '503': LIVEKIT_DOWN,
-          },
-        },
-        delete: {
-          summary: 'Erase everything about a meeting (files, state, queued data)',
-          security,
-          responses: {
-            '204': { description: 'Erased' },
-            ...COMMON_ERRORS,
-            '404': error('Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)'),
-            '409': error('Still running or being finalised'),
-            '503': LIVEKIT_DOWN,
-          },
-        },
-      },
-      '/v1/livekit/webhook': {
-        post: {
-          summary: 'LiveKit webhook receiver (room_finished, participant_left)',
-          description: 'Authenticated by LiveKit\u2019s signature (Authorization: JWT with the body\u2019s SHA-256). Replays and stale events are refused.',
-          requestBody: { required: true, content: { 'application/webhook+json': { schema: { type: 'object' } } } },
-          responses: {
-            '200': { description: 'Accepted', content: { 'application/json': { schema: out(WebhookAnswerSchema) } } },
-            '401': error('Forged, altered, stale or replayed'),
-            '503': error('Could not be processed now; LiveKit retries'),
-          },
-        },
-      },
-      '/healthz': { get: { summary: 'The process is up', responses: { '200': { description: 'OK' } } } },
-      '/readyz': {
-        get: {
-          summary: 'Redis, S3 and LiveKit are reachable',
-          responses: { '200': { description: 'Ready' }, '503': { description: 'A dependency is unreachable; the body says which' } },
-        },
-      },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' } } } },
-      '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
-    },
-  };
-}
+  },
+  transform,
+  transformObject,
+};
 
-/** The committed file's exact text (stable key order, trailing newline). */
-export function openApiText(): string {
-  return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(openApiText());
+/** The committed file's exact text (stable key order, trailing newline) of a built document. */
+export function openApiText(document: unknown): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
 }

@@ -1,6 +1,7 @@
 /**
- * Every parameter, body and answer of the HTTP API, as zod schemas. Handlers validate with them and
- * the OpenAPI document (openapi/openapi.json) is generated from them, so the two cannot drift.
+ * Every parameter, body and answer of the HTTP API, as zod schemas. The routes declare them
+ * (src/api/server.ts): Fastify validates requests with them and @fastify/swagger generates the
+ * OpenAPI document (openapi/openapi.json) from them, so the two cannot drift.
  */
 import { z } from 'zod';
 
@@ -101,3 +102,24 @@ export const ErrorBodySchema = z.object({
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 export const WebhookAnswerSchema = z.object({ ok: z.literal(true), action: z.string() });
+
+export const HealthSchema = z.object({ ok: z.literal(true) });
+
+export const ReadinessSchema = z.object({
+  ready: z.boolean(),
+  checks: z.record(z.string(), z.string()).describe('Per dependency: ok, or "unreachable: " and an error name or code'),
+});
+
+/** An error answer, with what it means on this route. */
+export const errorAnswer = (description: string) => ErrorBodySchema.describe(description);
+
+/** The errors of every route that takes a bearer credential. */
+export const CREDENTIAL_ERRORS = {
+  400: errorAnswer('Invalid parameter or body; `issues` lists every problem'),
+  401: errorAnswer('No, malformed, forged or expired credentials'),
+  403: errorAnswer('Valid credentials that do not allow this'),
+  429: errorAnswer('Too many requests from this caller; see Retry-After'),
+};
+
+/** A host's authority depends on the room instance LiveKit reports as open. */
+export const LIVEKIT_DOWN = errorAnswer('LiveKit did not answer when asked which instance of the room is open; see Retry-After');

@@ -4,7 +4,10 @@
  * tests run it against the real LiveKit, Redis and S3 with their own settings.
  */
 import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
@@ -14,11 +17,23 @@ import type { MeetingQueues } from '../pipelines/queues/producers.js';
 import type { MeetingArtifacts } from './artifacts.js';
 import { Authenticator, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
 import { ClusterMetrics } from './cluster-metrics.js';
-import { ApiError, validate } from './errors.js';
+import { ApiError, invalidRequest } from './errors.js';
 import type { LiveKitControl } from './livekit-control.js';
-import { buildOpenApiDocument } from './openapi.js';
+import { openApiOptions } from './openapi.js';
 import { DEFAULT_RATE_LIMITS, rateLimit, rateLimitOptions, type RateLimits } from './rate-limit.js';
-import { MeetingParamsSchema, RoomParamsSchema, StartTranscriptionBodySchema } from './schemas.js';
+import {
+  CREDENTIAL_ERRORS,
+  errorAnswer,
+  HealthSchema,
+  LIVEKIT_DOWN,
+  MeetingParamsSchema,
+  MeetingViewSchema,
+  ReadinessSchema,
+  RoomParamsSchema,
+  RoomTranscriptionSchema,
+  StartTranscriptionBodySchema,
+  WebhookAnswerSchema,
+} from './schemas.js';
 import type { CachedSttProbe } from './stt-probe.js';
 import { Transcriptions } from './transcriptions.js';
 import { WebhookHandler, type WebhookOptions } from './webhooks.js';
@@ -31,6 +46,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route takes a bearer credential (authenticated before the rate limit is applied). */
     authenticate?: boolean;
+    /** A request without a payload (or an empty one) has the body `{}`; a JSON `null` is still refused. */
+    optionalBody?: boolean;
   }
 }
 
@@ -72,7 +89,10 @@ export function buildApi(deps: ApiDeps) {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-  });
+  }).withTypeProvider<ZodTypeProvider>();
+  // Requests are validated, and answers serialised, with the zod schemas each route declares.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
   const transcriptions = new Transcriptions({
     redis: deps.redis,
@@ -129,6 +149,9 @@ export function buildApi(deps: ApiDeps) {
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      err = invalidRequest(err.validationContext, err.validation);
+    }
     if (err instanceof ApiError) {
       if (err.statusCode >= 500) req.log.warn({ code: err.code }, 'request refused');
       return reply.code(err.statusCode).headers(err.headers).send(err.body());
@@ -172,84 +195,234 @@ export function buildApi(deps: ApiDeps) {
   }
 
 
+  // A refused credential answers 401/403 before the request is validated, as the rate limit has
+  // already been applied (onRequest); handlers then read the caller with callerOf.
+  app.addHook('preValidation', async (req) => {
+    if (req.routeOptions.config.authenticate) callerOf(req);
+    if (req.routeOptions.config.optionalBody && req.body == null && !req.rawBody?.trim()) req.body = {};
+  });
+
+  // The OpenAPI document, generated from the routes declared after it (src/api/openapi.ts).
+  void app.register(swagger, openApiOptions);
+
+  const security = [{ bearer: [] }];
+  const MEETING_HIDDEN = errorAnswer(
+    'Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)',
+  );
+
   // Routes in a plugin registered after the rate limit, so its hook is on each of them; routes that
   // take no bearer credential are not limited (the webhook has its own replay protection).
-  void app.register(async (api) => {
+  void app.register(async (plugin) => {
+    const api = plugin.withTypeProvider<ZodTypeProvider>();
     // --- Transcription of a room ------------------------------------------------------------------
 
-    api.post('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
-      const caller = callerOf(req);
-      const { room } = validate(RoomParamsSchema, req.params, 'params');
-      const body = validate(StartTranscriptionBodySchema, req.body === undefined ? {} : req.body, 'body');
-      requireRoomAdmin(caller, room);
-      const { created, view } = await transcriptions.start(room, caller, body);
-      return reply.code(created ? 201 : 200).send(view);
-    });
+    api.post(
+      '/v1/rooms/:room/transcription',
+      {
+        config: { authenticate: true, optionalBody: true },
+        schema: {
+          summary: 'Start transcribing the room',
+          description:
+            'Checks that speech-to-text answers, then dispatches the agent. Starting a room that is already transcribed returns the running transcription (200) and sends no second agent.',
+          security,
+          params: RoomParamsSchema,
+          body: StartTranscriptionBodySchema,
+          response: {
+            201: RoomTranscriptionSchema.describe('Started: the agent is on its way'),
+            200: RoomTranscriptionSchema.describe('Already running: the existing transcription'),
+            ...CREDENTIAL_ERRORS,
+            404: errorAnswer('No open room with this name'),
+            502: errorAnswer('LiveKit refused the dispatch'),
+            503: errorAnswer('Speech-to-text or LiveKit unreachable; no agent was sent'),
+          },
+        },
+      },
+      async (req, reply) => {
+        const caller = callerOf(req);
+        const { room } = req.params;
+        requireRoomAdmin(caller, room);
+        const { created, view } = await transcriptions.start(room, caller, req.body);
+        return reply.code(created ? 201 : 200).send(view);
+      },
+    );
 
-    api.get('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
-      const caller = callerOf(req);
-      const { room } = validate(RoomParamsSchema, req.params, 'params');
-      requireRoomMember(caller, room);
-      return reply.send(await transcriptions.state(room));
-    });
+    api.get(
+      '/v1/rooms/:room/transcription',
+      {
+        config: { authenticate: true },
+        schema: {
+          summary: 'State of the transcription of the room\u2019s open instance (idle when the room is not open or its meeting ran in an earlier instance)',
+          security,
+          params: RoomParamsSchema,
+          response: {
+            200: RoomTranscriptionSchema.describe('idle, starting, active, finalising, done or failed, with the meeting id'),
+            ...CREDENTIAL_ERRORS,
+            503: LIVEKIT_DOWN,
+          },
+        },
+      },
+      async (req, reply) => {
+        const caller = callerOf(req);
+        const { room } = req.params;
+        requireRoomMember(caller, room);
+        return reply.send(await transcriptions.state(room));
+      },
+    );
 
-    api.delete('/v1/rooms/:room/transcription', { config: { authenticate: true } }, async (req, reply) => {
-      const caller = callerOf(req);
-      const { room } = validate(RoomParamsSchema, req.params, 'params');
-      requireRoomAdmin(caller, room);
-      const { stopped, view } = await transcriptions.stop(room);
-      return reply.code(stopped ? 202 : 200).send(view);
-    });
+    api.delete(
+      '/v1/rooms/:room/transcription',
+      {
+        config: { authenticate: true },
+        schema: {
+          summary: 'Stop transcribing; the agent leaves and the minutes are made',
+          security,
+          params: RoomParamsSchema,
+          response: {
+            202: RoomTranscriptionSchema.describe('Stopping: the meeting is being finalised'),
+            200: RoomTranscriptionSchema.describe('Was not running any more: its last state'),
+            ...CREDENTIAL_ERRORS,
+            404: errorAnswer('No transcription was started in the room\u2019s open instance'),
+            503: LIVEKIT_DOWN,
+          },
+        },
+      },
+      async (req, reply) => {
+        const caller = callerOf(req);
+        const { room } = req.params;
+        requireRoomAdmin(caller, room);
+        const { stopped, view } = await transcriptions.stop(room);
+        return reply.code(stopped ? 202 : 200).send(view);
+      },
+    );
 
     // --- Meetings ---------------------------------------------------------------------------------
 
-    api.get('/v1/meetings/:id', { config: { authenticate: true } }, async (req, reply) => {
-      const caller = callerOf(req);
-      const { id } = validate(MeetingParamsSchema, req.params, 'params');
-      const info = await deps.store.get(id);
-      await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
-      if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
-      return reply.send(await transcriptions.meetingView(info));
-    });
+    api.get(
+      '/v1/meetings/:id',
+      {
+        config: { authenticate: true },
+        schema: {
+          summary: 'A meeting\u2019s state, and presigned links to its transcripts and minutes once done',
+          security,
+          params: MeetingParamsSchema,
+          response: { 200: MeetingViewSchema.describe('The meeting'), ...CREDENTIAL_ERRORS, 404: MEETING_HIDDEN, 503: LIVEKIT_DOWN },
+        },
+      },
+      async (req, reply) => {
+        const caller = callerOf(req);
+        const { id } = req.params;
+        const info = await deps.store.get(id);
+        await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+        if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
+        return reply.send(await transcriptions.meetingView(info));
+      },
+    );
 
-    api.delete('/v1/meetings/:id', { config: { authenticate: true } }, async (req, reply) => {
-      const caller = callerOf(req);
-      const { id } = validate(MeetingParamsSchema, req.params, 'params');
-      const info = await deps.store.get(id);
-      await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
-      await transcriptions.erase(id, info);
-      return reply.code(204).send();
-    });
+    api.delete(
+      '/v1/meetings/:id',
+      {
+        config: { authenticate: true },
+        schema: {
+          summary: 'Erase everything about a meeting (files, state, queued data)',
+          security,
+          params: MeetingParamsSchema,
+          response: {
+            204: z.null().describe('Erased'),
+            ...CREDENTIAL_ERRORS,
+            404: MEETING_HIDDEN,
+            409: errorAnswer('Still running or being finalised'),
+            503: LIVEKIT_DOWN,
+          },
+        },
+      },
+      async (req, reply) => {
+        const caller = callerOf(req);
+        const { id } = req.params;
+        const info = await deps.store.get(id);
+        await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+        await transcriptions.erase(id, info);
+        return reply.code(204).send(null);
+      },
+    );
 
     // --- LiveKit webhooks -------------------------------------------------------------------------
 
-    api.post('/v1/livekit/webhook', { config: { rateLimit: false } }, async (req, reply) => {
-      const result = await webhooks.handle(req.rawBody ?? '', req.headers.authorization);
-      return reply.send({ ok: true, action: result.action });
-    });
+    api.post(
+      '/v1/livekit/webhook',
+      {
+        config: { rateLimit: false },
+        schema: {
+          summary: 'LiveKit webhook receiver (room_finished, participant_left)',
+          description: 'Authenticated by LiveKit\u2019s signature (Authorization: JWT with the body\u2019s SHA-256). Replays and stale events are refused.',
+          consumes: ['application/webhook+json'],
+          // Checked by the handler against the signed bytes, not by a schema.
+          body: z.unknown().describe('A LiveKit WebhookEvent'),
+          response: {
+            200: WebhookAnswerSchema.describe('Accepted'),
+            401: errorAnswer('Forged, altered, stale or replayed'),
+            503: errorAnswer('Could not be processed now; LiveKit retries'),
+          },
+        },
+      },
+      async (req, reply) => {
+        const result = await webhooks.handle(req.rawBody ?? '', req.headers.authorization);
+        return reply.send({ ok: true as const, action: result.action });
+      },
+    );
 
     // --- Operations -------------------------------------------------------------------------------
 
-    api.get('/healthz', { config: { rateLimit: false } }, async (_req, reply) => reply.send({ ok: true }));
+    api.get(
+      '/healthz',
+      { config: { rateLimit: false }, schema: { summary: 'The process is up', response: { 200: HealthSchema.describe('OK') } } },
+      async (_req, reply) => reply.send({ ok: true as const }),
+    );
 
-    api.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
-      const timeout = deps.readyTimeoutMs ?? 2_000;
-      const results = await Promise.all(
-        Object.entries(deps.readiness).map(async ([name, check]) => [name, await withTimeout(check, timeout)] as const),
-      );
-      const checks = Object.fromEntries(results);
-      const ready = results.every(([, r]) => r === 'ok');
-      return reply.code(ready ? 200 : 503).send({ ready, checks });
-    });
+    api.get(
+      '/readyz',
+      {
+        config: { rateLimit: false },
+        schema: {
+          summary: 'Redis, S3 and LiveKit are reachable',
+          response: {
+            200: ReadinessSchema.describe('Ready'),
+            503: ReadinessSchema.describe('A dependency is unreachable; the body says which'),
+          },
+        },
+      },
+      async (_req, reply) => {
+        const timeout = deps.readyTimeoutMs ?? 2_000;
+        const results = await Promise.all(
+          Object.entries(deps.readiness).map(async ([name, check]) => [name, await withTimeout(check, timeout)] as const),
+        );
+        const checks = Object.fromEntries(results);
+        const ready = results.every(([, r]) => r === 'ok');
+        return reply.code(ready ? 200 : 503).send({ ready, checks });
+      },
+    );
 
-    api.get('/metrics', { config: { rateLimit: false } }, async (req, reply) => {
-      // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
-      await cluster.refresh().catch((e: unknown) => req.log.warn({ err: e }, 'cluster metrics unavailable'));
-      return reply.type(registry.contentType).send(await registry.metrics());
-    });
+    api.get(
+      '/metrics',
+      {
+        config: { rateLimit: false },
+        schema: {
+          summary: 'Prometheus metrics',
+          produces: ['text/plain'],
+          response: { 200: z.string().describe('Prometheus text format') },
+        },
+      },
+      async (req, reply) => {
+        // A Redis hiccup must not hide the process's own metrics: serve them with stale gauges.
+        await cluster.refresh().catch((e: unknown) => req.log.warn({ err: e }, 'cluster metrics unavailable'));
+        return reply.type(registry.contentType).send(await registry.metrics());
+      },
+    );
 
-    const openapi = buildOpenApiDocument();
-    api.get('/openapi.json', { config: { rateLimit: false } }, async (_req, reply) => reply.send(openapi));
+    api.get(
+      '/openapi.json',
+      { config: { rateLimit: false }, schema: { summary: 'This document', response: { 200: z.looseObject({}).describe('OpenAPI 3.1') } } },
+      async (_req, reply) => reply.send(app.swagger() as unknown as Record<string, unknown>),
+    );
   });
 
   return app;

@@ -182,4 +182,24 @@ describe('malformed requests', () => {
     const paths = (res.body.issues as { in: string; path: string }[]).map((i) => `${i.in}:${i.path}`).sort();
     expect(paths).toEqual(['body:(root)', 'body:glossary.0', 'body:language', 'body:recipients.0']);
   });
+
+  it('refuses a bad parameter or a JSON null body with the same 400, but a bad credential first', async () => {
+    const badId = await call(api, 'GET', `/v1/meetings/${'a'.repeat(101)}`, { token: SERVICE_KEY });
+    expect(badId.status).toBe(400);
+    expect(badId.body).toEqual({
+      error: 'invalid_request',
+      message: 'Invalid params: id: letters, digits, "-" and "_" only, at most 100',
+      issues: [{ in: 'params', path: 'id', message: 'letters, digits, "-" and "_" only, at most 100' }],
+    });
+    const nullBody = await api.app.inject({
+      method: 'POST',
+      url: `/v1/rooms/${room}/transcription`,
+      headers: { authorization: `Bearer ${SERVICE_KEY}`, 'content-type': 'application/json' },
+      payload: 'null',
+    });
+    expect(nullBody.statusCode).toBe(400);
+    expect(nullBody.json()).toMatchObject({ error: 'invalid_request', issues: [{ in: 'body', path: '(root)' }] });
+    const forged = await call(api, 'GET', `/v1/meetings/${'a'.repeat(101)}`, { token: 'not-a-key' });
+    expect(forged.status).toBe(401);
+  });
 });
