@@ -3,7 +3,7 @@
  * must never be logged: log ids, counts and durations only. The redaction list is a safety net for
  * mistakes, not a licence to log objects wholesale.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export const REDACTED_PATHS = [
   'text', '*.text', 'segments', '*.segments', 'transcript', '*.transcript', 'minutes', '*.minutes',
@@ -24,14 +24,16 @@ export function serializeError(e: unknown): Record<string, unknown> {
   return { name: e.name, message: e.message.slice(0, 300), code: extra.code, status: extra.status ?? extra.statusCode, retryable: extra.retryable };
 }
 
-export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+/** The process's logger: JSON lines on stdout, or on `destination` (tests read what it writes). */
+export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+  const options = {
     name,
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { err: serializeError },
     base: { pid: process.pid },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };
