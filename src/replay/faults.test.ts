@@ -40,7 +40,8 @@ describe('fault rules', () => {
 
   it('refuses rules that cannot mean anything, naming the field', () => {
     const f = new FaultInjector();
-    expect(() => f.add({ route: 'mistral.chat' })).toThrow(/status, latencyMs or drop/);
+    expect(() => f.add({ route: 'mistral.chat' })).toThrow(/status, latencyMs, drop or hold/);
+    expect(() => f.add({ route: 'mistral.chat', hold: true, drop: true })).toThrow(/hold the answer and drop/);
     expect(() => f.add({ route: 'nope', status: 500 })).toThrow(/route/);
     expect(() => f.add({ route: 'mistral.chat', status: 302 })).toThrow(/status/);
     expect(() => f.add({ route: 'mistral.chat', status: 500, drop: true })).toThrow(/both/);

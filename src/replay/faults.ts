@@ -27,13 +27,20 @@ export const FaultRule = z
     latencyMs: Latency.optional(),
     /** Destroy the socket while the request is being received: the client sees a reset connection. */
     drop: z.boolean().optional(),
+    /**
+     * Hold the answer (after the request body is received) until the test releases it
+     * (`ReplayServer.releaseHeld()` or POST /__replay/release): orders an answer after an event
+     * deterministically, where a latency would only make it likely.
+     */
+    hold: z.boolean().optional(),
     /** Apply to the next N matching calls only. */
     times: z.number().int().positive().optional(),
     /** Apply only during this many milliseconds from when the rule is set. */
     forMs: z.number().positive().optional(),
   })
   .strict()
-  .refine((r) => r.status !== undefined || r.latencyMs !== undefined || r.drop === true, 'a fault needs status, latencyMs or drop')
+  .refine((r) => r.status !== undefined || r.latencyMs !== undefined || r.drop === true || r.hold === true, 'a fault needs status, latencyMs, drop or hold')
+  .refine((r) => !(r.hold === true && r.drop === true), 'a fault cannot both hold the answer and drop the connection')
   .refine((r) => !(r.status !== undefined && r.drop === true), 'a fault cannot both answer with a status and drop the connection')
   .refine((r) => r.retryAfterSec === undefined || r.status !== undefined, 'retryAfterSec needs a status')
   .refine((r) => (r.status !== undefined && r.status < 400) === (r.redirectTo !== undefined), 'a 3xx status needs redirectTo, and redirectTo a 3xx status');
@@ -48,9 +55,9 @@ export function parseFaultRules(input: unknown): FaultRule[] {
 }
 
 export type FaultAction =
-  | { kind: 'none'; latencyMs: number }
-  | { kind: 'status'; latencyMs: number; status: number; retryAfterSec?: number; location?: string }
-  | { kind: 'drop'; latencyMs: number };
+  | { kind: 'none'; latencyMs: number; hold: boolean }
+  | { kind: 'status'; latencyMs: number; hold: boolean; status: number; retryAfterSec?: number; location?: string }
+  | { kind: 'drop'; latencyMs: number; hold: false };
 
 interface ActiveRule {
   rule: FaultRule;
@@ -103,11 +110,13 @@ export class FaultInjector {
 
   /**
    * What to do with one call of `route`. Latencies of all active rules add up; the first active
-   * status or drop rule decides the outcome. A rule counts a call only when it acts on it.
+   * status or drop rule decides the outcome; any active hold rule holds it. A rule counts a call
+   * only when it acts on it.
    */
   decide(route: RouteName): FaultAction {
     this.#expire();
     let latencyMs = 0;
+    let hold = false;
     let outcome: FaultAction | null = null;
     for (const active of this.#rules) {
       const { rule } = active;
@@ -116,11 +125,13 @@ export class FaultInjector {
       if (decisive && outcome) continue; // an earlier rule already decided; leave this one's budget
       active.remaining--;
       if (rule.latencyMs !== undefined) latencyMs += drawLatency(rule.latencyMs);
-      if (rule.drop) outcome = { kind: 'drop', latencyMs: 0 };
+      if (rule.hold) hold = true;
+      if (rule.drop) outcome = { kind: 'drop', latencyMs: 0, hold: false };
       else if (rule.status !== undefined) {
         outcome = {
           kind: 'status',
           latencyMs: 0,
+          hold: false,
           status: rule.status,
           ...(rule.retryAfterSec !== undefined ? { retryAfterSec: rule.retryAfterSec } : {}),
           ...(rule.redirectTo !== undefined ? { location: rule.redirectTo } : {}),
@@ -128,7 +139,8 @@ export class FaultInjector {
       }
     }
     this.#expire();
-    return outcome ? { ...outcome, latencyMs } : { kind: 'none', latencyMs };
+    if (outcome?.kind === 'drop') return { ...outcome, latencyMs };
+    return outcome ? { ...outcome, latencyMs, hold } : { kind: 'none', latencyMs, hold };
   }
 
   #expire(): void {

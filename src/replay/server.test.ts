@@ -1,5 +1,6 @@
 import { Mistral } from '@mistralai/mistralai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -335,6 +336,33 @@ describe('fault injection', () => {
     const u = utterance(0);
     const o = await start({ provider: 'openai', cassettes: [cassettePath], faults: [{ route: 'openai.transcriptions', drop: true }] });
     await expect(openAiUpload(o.url, await throughLiveKitOpus(cut(alice, u.startMs, u.endMs)), { language: 'fr' })).rejects.toThrow(/fetch failed/);
+  });
+
+  it('holds an answer until the test releases it, in process or over HTTP', async () => {
+    const s = await start({ provider: 'mistral', cassettes: [cassettePath] });
+    const req = minutesRequest('14/03/2025 à 09:30');
+    s.setFaults({ route: 'mistral.chat', hold: true, times: 2 });
+    let answered = 0;
+    const call = () => mistralClient(s.url).chat.complete({ model: req.model, messages: req.messages as never }).then((r) => (answered++, r));
+    const first = call();
+    const second = call();
+    while (s.held < 2) await sleep(20);
+    await sleep(200);
+    expect(answered).toBe(0); // held, however long the test waits
+
+    expect(s.releaseHeld()).toBe(2);
+    expect((await first).choices[0]?.finishReason).toBe('stop');
+    expect((await second).choices[0]?.finishReason).toBe('stop');
+    expect(s.held).toBe(0);
+    expect(s.stats().faults['mistral.chat']).toBe(2);
+
+    s.setFaults({ route: 'mistral.chat', hold: true, times: 1 });
+    const third = call();
+    while (s.held < 1) await sleep(20);
+    const released = await fetch(`${s.url}/__replay/release`, { method: 'POST' });
+    expect(await released.json()).toEqual({ released: 1 });
+    expect((await third).choices[0]?.finishReason).toBe('stop');
+    expect(s.stats().calls['mistral.chat']).toBe(3); // a release answers once: no extra call
   });
 
   it('is driven over HTTP: POST adds, GET lists and stats count, DELETE clears, bad rules are refused', async () => {

@@ -98,6 +98,10 @@ export interface ReplayServer {
   addFaults(rules: FaultRuleInput | readonly FaultRuleInput[]): void;
   clearFaults(): void;
   faults(): FaultView[];
+  /** Answers a `hold` fault is holding now. */
+  readonly held: number;
+  /** Lets every held answer go (in arrival order); returns how many were released. */
+  releaseHeld(): number;
   stats(): ReplayStats;
   /** The calls a scripted route answered, in order (metadata only). */
   scriptedCalls(route: RouteName): readonly ScriptedCall[];
@@ -146,6 +150,8 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
 
   const scripted = new Map<RouteName, ScriptedCall[]>();
   const unmatched: UnmatchedRequest[] = [];
+  const held: (() => void)[] = [];
+  const releaseHeld = (): number => held.splice(0).map((release) => release()).length;
   const counters = { calls: {}, matched: {}, silence: {}, unmatched: {}, faults: {}, dropped: {} } as Omit<ReplayStats, 'recorded'>;
   const bump = (k: keyof typeof counters, route: string) => {
     counters[k][route] = (counters[k][route] ?? 0) + 1;
@@ -182,6 +188,10 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
       return { route, status: 'dropped', ms: 0, outcome: 'fault' };
     }
     const body = await readBody(req, maxBodyBytes);
+    if (fault.hold) {
+      if (fault.kind === 'none') bump('faults', route);
+      await new Promise<void>((release) => held.push(release));
+    }
     if (fault.latencyMs > 0) await sleep(fault.latencyMs);
     if (fault.kind === 'status') {
       bump('faults', route);
@@ -297,6 +307,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
         return done(200, { faults: injector.list() });
       }
     }
+    if (path === '/__replay/release' && req.method === 'POST') return done(200, { released: releaseHeld() });
     if (path === '/__replay/stats' && req.method === 'GET') return done(200, stats());
     if (path === '/__replay/unmatched' && req.method === 'GET') return done(200, { unmatched: unmatched.map(({ excerpt: _e, ...u }) => u) });
     return done(404, { error: `no admin route ${req.method} ${path}` });
@@ -338,6 +349,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     // Idempotent: a test may close a server early and its cleanup close it again.
     close: () =>
       new Promise<void>((resolve) => {
+        releaseHeld();
         if (!server.listening) return resolve();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
@@ -346,6 +358,10 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     addFaults: (r) => injector.add(asArray(r)),
     clearFaults: () => injector.clear(),
     faults: () => injector.list(),
+    get held() {
+      return held.length;
+    },
+    releaseHeld,
     stats,
     scriptedCalls: (route) => scripted.get(route) ?? [],
   };

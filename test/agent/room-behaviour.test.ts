@@ -64,7 +64,8 @@ describe('the agent in a live room', () => {
     // And the agent does its work there.
     await sleep(1_000);
     await alice.play();
-    const segments = await probe.waitFor('alice\u2019s first utterance', () => probe.segments(meetingId), (s) => s.length >= 1, 15_000);
+    // u01 ends 9.7 s into the 11 s clip, played in real time: the wait covers the clip and a busy machine.
+    const segments = await probe.waitFor('alice\u2019s first utterance', () => probe.segments(meetingId), (s) => s.length >= 1, 11_000 + 20_000);
     expect(segments[0]!.participant).toEqual({ identity: 'alice', name: 'Alice Martin' });
     expect(words(segments[0]!.text)).toEqual(words(utterance('u01').text));
 
