@@ -57,6 +57,9 @@ export async function botToken(o: BotJoinOptions): Promise<string> {
 
 async function connect(o: BotJoinOptions, autoSubscribe: boolean): Promise<Room> {
   const room = new Room();
+  // A speaker bot does not read the captions and notices the agent sends to everyone; it takes them
+  // anyway, or rtc-node logs every one it ignores at debug level (thousands of lines in a CI log).
+  for (const topic of [TOPIC.captions, TOPIC.chat]) room.registerTextStreamHandler(topic, (reader) => void reader.readAll().catch(() => undefined));
   await room.connect(o.url, await botToken(o), { autoSubscribe, dynacast: false });
   return room;
 }
