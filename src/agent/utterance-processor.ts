@@ -5,7 +5,7 @@
  * segment (possibly with empty text), because the finaliser waits for all of them.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type { Logger } from '../logging.js';
 import { encodePcm, type PcmAudio } from '../pipelines/audio/ffmpeg.js';
 import type { MeetingQueues } from '../pipelines/queues/producers.js';
@@ -181,17 +181,16 @@ export class UtteranceProcessor {
   }
 
   async #persistently<T>(segmentId: string, what: string, step: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await step();
-      } catch (e) {
-        if (attempt >= 12) {
-          this.opts.logger.error({ segmentId, err: e, attempt }, `${what} failed for good: utterance lost`);
-          throw e;
-        }
-        this.opts.logger.warn({ segmentId, err: e, attempt }, `${what} failed; retrying`);
-        await sleep(Math.min(500 * 2 ** (attempt - 1), 15_000));
-      }
-    }
+    // 12 attempts, 0.5 s doubling up to 15 s apart: about 2 minutes in all.
+    return pRetry(step, {
+      retries: 11,
+      minTimeout: 500,
+      factor: 2,
+      maxTimeout: 15_000,
+      onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+        if (retryDelay > 0) this.opts.logger.warn({ segmentId, err: error, attempt: attemptNumber }, `${what} failed; retrying`);
+        else this.opts.logger.error({ segmentId, err: error, attempt: attemptNumber }, `${what} failed for good: utterance lost`);
+      },
+    });
   }
 }

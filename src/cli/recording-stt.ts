@@ -7,6 +7,7 @@
  */
 import { SttError, type FilteredCount, type SpeechToText, type Transcription } from '../pipelines/stt/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 
 /** Retry-After values up to this are waited out (10 minutes); longer ones fail the piece. */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -99,23 +100,30 @@ function tooLarge(e: unknown): boolean {
   return e instanceof SttError && (e.status === 413 || e.code === 'too_large');
 }
 
-/** One request, waited through Retry-After answers; throws what cannot be waited out. */
+/** One request, waited through Retry-After answers (held on the shared gate); throws what cannot be waited out. */
 async function request(chunks: readonly AudioChunk[], o: PieceOptions): Promise<Transcription> {
-  for (let waits = 0; ; waits++) {
-    await o.gate.pass();
-    try {
-      return await o.stt.transcribe({
+  return pRetry(
+    async () => {
+      await o.gate.pass();
+      return o.stt.transcribe({
         audio: { samples: concat(chunks), sampleRate: 16_000, channels: 1 },
         language: o.language,
         ...(o.prompt ? { prompt: o.prompt } : {}),
         ...(o.diarize ? { diarize: true } : {}),
       });
-    } catch (e) {
-      const wait = e instanceof SttError && e.retryable ? e.retryAfterMs : undefined;
-      if (wait === undefined || wait > MAX_RETRY_AFTER_MS || waits >= MAX_WAITS_PER_PIECE) throw e;
-      o.gate.hold(wait, (e as SttError).status);
-    }
-  }
+    },
+    {
+      retries: MAX_WAITS_PER_PIECE,
+      // No backoff of its own: the wait is the service's Retry-After, on the gate every request passes.
+      minTimeout: 0,
+      shouldRetry: ({ error }) => {
+        const wait = error instanceof SttError && error.retryable ? error.retryAfterMs : undefined;
+        if (wait === undefined || wait > MAX_RETRY_AFTER_MS) return false;
+        o.gate.hold(wait, (error as SttError).status);
+        return true;
+      },
+    },
+  );
 }
 
 /**

@@ -54,7 +54,7 @@ import { createS3Client } from '../storage/s3-client.js';
 import { cutTrack, type CutTrack, type RecordedUtterance } from './recording-cutter.js';
 import { checkRecordingFile, UnusableRecordingError } from './recording-input.js';
 import { MAX_RETRY_AFTER_MS, RetryGate, transcribePiece, type PieceResult, type WaitNotice } from './recording-stt.js';
-import { mapLimit } from '../pipelines/minutes/generate-minutes.js';
+import pMap from 'p-map';
 
 /** An error of this command, with the exit code that tells a script what happened. */
 export class TranscribeError extends Error {
@@ -221,17 +221,21 @@ export async function recognise(tracks: readonly Track[], pieces: readonly Piece
   const mixed: ParticipantRef = { identity: 'recording', name: en ? 'Recording' : 'Enregistrement' };
   const gate = new RetryGate(o.onWait ?? (() => undefined));
   let done = 0;
-  const outcomes = await mapLimit(pieces, o.concurrency, async (piece, index) => {
-    const who = (tracks[piece.track] as Track).speaker ?? mixed;
-    const todo = o.diarize ? piece.utterances : piece.utterances.filter((u) => !o.stored?.has(segmentId(who.identity, u.index)));
-    try {
-      const result = todo.length === 0 ? null : await transcribePiece(todo.map((u) => ({ audio: u.audio, startMs: u.audioStartMs })), { stt: o.stt, gate, language: o.language, diarize: o.diarize });
-      o.onProgress?.(++done, pieces.length);
-      return { ok: true as const, index, piece, result };
-    } catch (e) {
-      return { ok: false as const, index, piece, error: e as Error };
-    }
-  });
+  const outcomes = await pMap(
+    pieces,
+    async (piece, index) => {
+      const who = (tracks[piece.track] as Track).speaker ?? mixed;
+      const todo = o.diarize ? piece.utterances : piece.utterances.filter((u) => !o.stored?.has(segmentId(who.identity, u.index)));
+      try {
+        const result = todo.length === 0 ? null : await transcribePiece(todo.map((u) => ({ audio: u.audio, startMs: u.audioStartMs })), { stt: o.stt, gate, language: o.language, diarize: o.diarize });
+        o.onProgress?.(++done, pieces.length);
+        return { ok: true as const, index, piece, result };
+      } catch (e) {
+        return { ok: false as const, index, piece, error: e as Error };
+      }
+    },
+    { concurrency: o.concurrency },
+  );
 
   const t0 = Date.parse(o.startedAt);
   const segmentOf = (who: ParticipantRef, sequence: number, startMs: number, endMs: number, text: string, r: PieceResult, filtered: PieceResult['filtered']): TranscriptSegment => ({

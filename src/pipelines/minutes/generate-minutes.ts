@@ -7,6 +7,7 @@
  * never returned. Minutes JSON wrapped in one Markdown code fence is read as the JSON it wraps.
  * No speech, or too little, gives an honest note and no model call at all.
  */
+import pMap from 'p-map';
 import { createLogger } from '../../logging.js';
 import { wordCount, type Transcript } from '../transcript/transcript.js';
 import type { ChatAnswer, ChatCall, ChatMessage, MinutesChat } from './mistral-chat.js';
@@ -53,20 +54,6 @@ export const DEFAULT_MIN_WORDS = 25;
 export const DEFAULT_OUTPUT_TOKENS = 4096;
 export const OUTPUT_BUDGET_GROWTH = 4;
 export const DEFAULT_PART_CONCURRENCY = 3;
-
-/** Runs `fn` over items with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T, i);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
 
 function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
   return error.issues
@@ -241,7 +228,7 @@ export async function generateMinutes(transcript: Transcript, opts: GenerateMinu
     const pieces = splitAtTurns(transcript.turns, Math.max(500, opts.tokenBudget - overhead), estimate);
     parts = pieces.length;
     log.info({ meetingId: transcript.meetingId, parts, turns: transcript.turns.length }, 'transcript above the token budget; split and merge');
-    const partDrafts = await mapLimit(pieces, opts.concurrency ?? DEFAULT_PART_CONCURRENCY, (turns, i) =>
+    const partDrafts = await pMap(pieces, (turns, i) =>
       run.draft(
         [
           { role: 'system', content: system },
@@ -258,6 +245,7 @@ export async function generateMinutes(transcript: Transcript, opts: GenerateMinu
         ],
         'part',
       ),
+      { concurrency: opts.concurrency ?? DEFAULT_PART_CONCURRENCY },
     );
     const drafts = partDrafts.map((p, i) => ({ part: i + 1, ...checkedDraft(p.draft, transcript) }));
     const merged = await run.draft(

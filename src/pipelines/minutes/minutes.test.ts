@@ -3,10 +3,11 @@ import { fixtureMeeting, segmentsFor } from '../../../test/pipeline/meeting-fixt
 import { composeMinutesEmail } from '../email/compose-email.js';
 import { resolveRecipients } from '../email/recipients.js';
 import { transcriptOf } from '../meeting-outputs.js';
-import { generateMinutes, mapLimit } from './generate-minutes.js';
+import { generateMinutes } from './generate-minutes.js';
 import type { ChatCall, MinutesChat } from './mistral-chat.js';
 import type { MinutesDraft } from './minutes-schema.js';
 import { DraftResolver } from './resolve-draft.js';
+import { TokenEstimator } from './token-estimate.js';
 import { neutraliseSpokenText, splitAtTurns, turnLine } from './transcript-text.js';
 
 const meeting = fixtureMeeting();
@@ -65,11 +66,19 @@ describe('minutes: checking the model against the transcript', () => {
   it('runs part calls with bounded concurrency', async () => {
     let inFlight = 0;
     let peak = 0;
-    await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async () => {
-      peak = Math.max(peak, ++inFlight);
-      await new Promise((r) => setTimeout(r, 5));
-      inFlight--;
-    });
+    let parts = 0;
+    const chat: MinutesChat = async (call) => {
+      if (call.purpose === 'part') {
+        parts++;
+        peak = Math.max(peak, ++inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+      }
+      return { content: JSON.stringify(draft), finishReason: 'stop', promptTokens: 100, completionTokens: 10, model: 'm' };
+    };
+    // Five tokens a character: the fixture meeting no longer fits one call and is split in many parts.
+    await generateMinutes(transcript, { chat, model: 'm', tokenBudget: 1, estimator: new TokenEstimator(0.2), concurrency: 3 });
+    expect(parts).toBeGreaterThan(3);
     expect(peak).toBe(3);
   });
 

@@ -5,7 +5,8 @@
  * manifest, the sent markers, one job per recipient id), same metrics and the email worker's retry
  * policy (EMAIL_JOB_OPTIONS); no queue is involved, so a recording leaves no job behind in Redis.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import pMap from 'p-map';
+import pRetry from 'p-retry';
 import type { MeetingStateStore } from '../../meeting/meeting-store.js';
 import type { ArtefactStore } from '../../storage/meeting-artifacts.js';
 import type { MinutesOptions } from '../meeting-outputs.js';
@@ -13,7 +14,6 @@ import { recordEmailGivenUp, sendMinutesEmail, type EmailDeps } from './email-wo
 import { DEFAULT_FINALIZE_TIMING, finalizeMeeting, recordFinalizeFailure, type EmailJobSink, type JobLookup } from './finalize-worker.js';
 import { EMAIL_JOB_OPTIONS, type EmailJob } from './queues.js';
 import type { EndReason } from '../../meeting/meeting-events.js';
-import { mapLimit } from '../minutes/generate-minutes.js';
 
 /** Segments are stored directly, never queued: nothing is ever on its way. */
 const NO_JOBS: JobLookup = { getJob: async () => undefined, getJobs: async () => [] };
@@ -71,20 +71,24 @@ export async function sendEmailsInline(
   retry: EmailRetry = EMAIL_RETRY,
   onRetry?: (job: EmailJob, attempt: number, delayMs: number) => void,
 ): Promise<void> {
-  await mapLimit(jobs, 4, async (data) => {
-    for (let attempt = 1; ; attempt++) {
+  await pMap(
+    jobs,
+    async (data) => {
       try {
-        await sendMinutesEmail(deps, { data, id: undefined });
-        return;
+        await pRetry(() => sendMinutesEmail(deps, { data, id: undefined }), {
+          retries: retry.attempts - 1,
+          minTimeout: retry.delayMs,
+          factor: 2,
+          // Asked only when a retry follows (retries left, a failure worth retrying).
+          shouldRetry: ({ attemptNumber, retryDelay }) => {
+            onRetry?.(data, attemptNumber, retryDelay);
+            return true;
+          },
+        });
       } catch (e) {
-        if (attempt >= retry.attempts) {
-          await recordEmailGivenUp(deps.store, data, e);
-          return;
-        }
-        const delayMs = retry.delayMs * 2 ** (attempt - 1);
-        onRetry?.(data, attempt, delayMs);
-        await sleep(delayMs);
+        await recordEmailGivenUp(deps.store, data, e);
       }
-    }
-  });
+    },
+    { concurrency: 4 },
+  );
 }

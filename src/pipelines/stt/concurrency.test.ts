@@ -65,4 +65,30 @@ describe('ConcurrencyLimiter', () => {
   it('refuses a limit that is not a positive integer', () => {
     expect(() => new ConcurrencyLimiter(0)).toThrow(RangeError);
   });
+
+  it('keeps a slot taken until its holder releases it, even when the holder\'s signal aborts meanwhile', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const controller = new AbortController();
+    const release = await limiter.acquire(controller.signal);
+    let nextStarted = false;
+    const next = limiter.run(async () => {
+      nextStarted = true;
+    });
+    controller.abort(new Error('meeting ending'));
+    await tick();
+    expect(nextStarted).toBe(false);
+    expect(limiter.active).toBe(1);
+    release();
+    await next;
+    expect(nextStarted).toBe(true);
+    expect(limiter.active).toBe(0);
+  });
+
+  it('rejects at once, without queueing, when the signal is already aborted', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    await expect(limiter.acquire(AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+    expect(limiter.waiting).toBe(0);
+    expect(limiter.active).toBe(0);
+  });
 });
+

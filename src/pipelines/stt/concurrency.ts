@@ -1,56 +1,63 @@
 /**
- * Per-process limit on speech-to-text requests in flight (STT_CONCURRENCY): a counting semaphore
- * that serves waiters first come, first served, so utterances are transcribed in the order they
- * were spoken when the service is the bottleneck. A waiter whose signal aborts leaves the queue.
+ * Per-process limit on speech-to-text requests in flight (STT_CONCURRENCY): slots handed out first
+ * come, first served, so utterances are transcribed in the order they were spoken when the service
+ * is the bottleneck. A waiter whose signal aborts leaves the queue.
+ *
+ * The queue is p-queue's (FIFO, a waiting task leaves on its signal's abort). What this adds is the
+ * slot held across an `acquire`/`release` pair, and a signal that only counts while waiting: p-queue
+ * settles a running task as soon as its signal aborts and gives its slot away while the request may
+ * still be closing, whereas a slot here stays taken until its holder releases it.
  */
+import PQueue from 'p-queue';
 
 export class ConcurrencyLimiter {
-  readonly #limit: number;
-  #active = 0;
-  readonly #queue: { grant: () => void; reject: (e: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }[] = [];
+  readonly #queue: PQueue;
+  #held = 0;
 
   constructor(limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
-    this.#limit = limit;
+    this.#queue = new PQueue({ concurrency: limit });
   }
 
   get limit(): number {
-    return this.#limit;
+    return this.#queue.concurrency;
   }
 
-  /** Slots in use. */
+  /** Slots in use (taken and not yet released). */
   get active(): number {
-    return this.#active;
+    return this.#held;
   }
 
   /** Callers waiting for a slot. */
   get waiting(): number {
-    return this.#queue.length;
+    return this.#queue.size;
   }
 
   /** Resolves with a release function once a slot is free; rejects with the signal's reason if it aborts first. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#active < this.#limit && this.#queue.length === 0) {
-      this.#active++;
-      return Promise.resolve(this.#releaser());
-    }
+    // The queue sees a signal that follows the caller's only until the slot is granted.
+    const whileWaiting = new AbortController();
+    const forward = () => whileWaiting.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
     return new Promise((resolve, reject) => {
-      const entry = {
-        grant: () => {
-          signal?.removeEventListener('abort', entry.onAbort);
-          resolve(this.#releaser());
-        },
-        reject,
-        signal,
-        onAbort: () => {
-          const i = this.#queue.indexOf(entry);
-          if (i >= 0) this.#queue.splice(i, 1);
-          reject(signal?.reason);
-        },
-      };
-      signal?.addEventListener('abort', entry.onAbort, { once: true });
-      this.#queue.push(entry);
+      this.#queue
+        .add(
+          () =>
+            new Promise<void>((freeSlot) => {
+              signal?.removeEventListener('abort', forward);
+              this.#held++;
+              let released = false;
+              resolve(() => {
+                if (released) return; // a double release must not free someone else's slot
+                released = true;
+                this.#held--;
+                freeSlot();
+              });
+            }),
+          { signal: whileWaiting.signal },
+        )
+        .catch(reject);
     });
   }
 
@@ -62,16 +69,5 @@ export class ConcurrencyLimiter {
     } finally {
       release();
     }
-  }
-
-  #releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return; // a double release must not free someone else's slot
-      released = true;
-      const next = this.#queue.shift();
-      if (next) next.grant(); // the slot passes straight to the next waiter
-      else this.#active--;
-    };
   }
 }

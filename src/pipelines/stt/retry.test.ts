@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, isConnectionError, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js';
+import { isConnectionError, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js';
 import { SttError } from './types.js';
 
 const policy: RetryPolicy = { maxAttempts: 4, attemptTimeoutMs: 1_000, deadlineMs: 10_000, baseDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 2_000 };
@@ -18,17 +18,6 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(null)).toBeUndefined();
     expect(parseRetryAfter('')).toBeUndefined();
     expect(parseRetryAfter('soon')).toBeUndefined();
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles from the base, stays within [d/2, d] and under the cap', () => {
-    const p = { baseDelayMs: 500, maxDelayMs: 8_000 };
-    expect(backoffDelay(1, p, () => 0)).toBe(250);
-    expect(backoffDelay(1, p, () => 1)).toBe(500);
-    expect(backoffDelay(3, p, () => 1)).toBe(2000);
-    expect(backoffDelay(10, p, () => 1)).toBe(8000);
-    expect(backoffDelay(10, p, () => 0)).toBe(4000);
   });
 });
 
@@ -152,5 +141,69 @@ describe('withRetry', () => {
     }, policy).then(() => undefined, (e: unknown) => e as SttError);
     expect(calls).toBe(1);
     expect(err).toMatchObject({ code: 'bad_response', retryable: false });
+  });
+
+  it('backs off from the base, doubling, each wait within [d/2, d] and never above the cap', async () => {
+    const waits: number[] = [];
+    const err = await withRetry(async () => {
+      throw http(503, true);
+    }, { ...policy, maxAttempts: 5 }, { onRetry: (i) => waits.push(i.delayMs) }).then(() => undefined, (e: unknown) => e as SttError);
+    expect(err).toMatchObject({ status: 503, attempts: 5 });
+    // base 10 ms, cap 40 ms: d = 10, 20, 40, 40
+    expect(waits).toHaveLength(4);
+    const ceilings = [10, 20, 40, 40];
+    waits.forEach((w, i) => {
+      expect(w).toBeGreaterThanOrEqual((ceilings[i] as number) / 2);
+      expect(w).toBeLessThanOrEqual(ceilings[i] as number);
+    });
+  });
+
+  it('counts Retry-After retries against maxAttempts, and reports the service\'s wait plus at most 10 % jitter', async () => {
+    let calls = 0;
+    const waits: number[] = [];
+    const err = await withRetry(async () => {
+      calls++;
+      throw http(429, true, 20);
+    }, policy, { onRetry: (i) => waits.push(i.delayMs), random: () => 1 }).then(() => undefined, (e: unknown) => e as SttError);
+    expect(calls).toBe(4);
+    expect(err).toMatchObject({ status: 429, attempts: 4 });
+    expect(waits).toEqual([22, 22, 22]);
+  });
+
+  it('does not start a Retry-After wait that would end past the deadline: the 429 comes back at once', async () => {
+    let calls = 0;
+    const t0 = performance.now();
+    const err = await withRetry(async () => {
+      calls++;
+      throw http(429, true, 1_500);
+    }, { ...policy, deadlineMs: 1_000 }).then(() => undefined, (e: unknown) => e as SttError);
+    expect(calls).toBe(1);
+    expect(err).toMatchObject({ status: 429, retryAfterMs: 1_500, attempts: 1 });
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('ends a Retry-After wait as soon as the caller cancels, without asking again', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const t0 = performance.now();
+    const pending = withRetry(async () => {
+      calls++;
+      throw http(429, true, 1_800);
+    }, policy, { signal: controller.signal }).then(() => undefined, (e: unknown) => e as SttError);
+    setTimeout(() => controller.abort(new Error('meeting ending')), 50);
+    const err = await pending;
+    expect(err).toMatchObject({ code: 'aborted', retryable: false, attempts: 1 });
+    expect(calls).toBe(1);
+    expect(performance.now() - t0).toBeLessThan(1_500);
+  });
+
+  it('cancels before the first attempt when the signal is already aborted', async () => {
+    let calls = 0;
+    const err = await withRetry(async () => {
+      calls++;
+      return 'never';
+    }, policy, { signal: AbortSignal.abort() }).then(() => undefined, (e: unknown) => e as SttError);
+    expect(calls).toBe(0);
+    expect(err).toMatchObject({ code: 'aborted', attempts: 0 });
   });
 });

@@ -3,10 +3,12 @@
  * connection errors; the service's Retry-After honoured (up to a cap); a timeout per attempt and a
  * deadline for the whole call; everything else (400, 401, 404...) fails at once.
  *
- * This is the only retry loop for transcriptions, for both providers: the Mistral adapter turns the
- * SDK's own retries off for the call (see mistral.ts), so attempts are never multiplied.
+ * This is the only retry loop for transcriptions (p-retry's, see withRetry), for both providers: the
+ * Mistral adapter turns the SDK's own retries off for the call (see mistral.ts), so attempts are
+ * never multiplied.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import { SttError, type AttemptContext } from './types.js';
 
 export interface RetryPolicy {
@@ -16,7 +18,7 @@ export interface RetryPolicy {
   attemptTimeoutMs: number;
   /** The whole call, retries and waits included, ends after this long. */
   deadlineMs: number;
-  /** Backoff before retry n (1-based) is drawn in [d/2, d] with d = min(maxDelayMs, baseDelayMs * 2^(n-1)). */
+  /** Backoff before retry n (1-based) is drawn in [d/2, d) with d = baseDelayMs * 2^(n-1), then capped at maxDelayMs (p-retry's exponential backoff). */
   baseDelayMs: number;
   maxDelayMs: number;
   /**
@@ -59,12 +61,6 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   return Math.max(0, at - now);
 }
 
-/** Backoff before retry `retry` (1 for the first retry), "equal jitter": half fixed, half random. */
-export function backoffDelay(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
@@ -101,6 +97,7 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Called before each wait (log attempt counts and statuses here; never content). */
   onRetry?: (info: RetryInfo) => void;
+  /** Draws the jitter added to a Retry-After wait (up to 10 %, at most 1 s); Math.random by default. */
   random?: () => number;
 }
 
@@ -109,49 +106,93 @@ export interface RetryResult<T> {
   attempts: number;
 }
 
+/** What to do after a failed attempt, decided once and read by each of p-retry's hooks. */
+interface Plan {
+  retry: boolean;
+  delayMs: number;
+  /** The wait is the service's Retry-After (ours to sleep), not p-retry's backoff. */
+  retryAfter: boolean;
+}
+
+const GIVE_UP: Plan = { retry: false, delayMs: 0, retryAfter: false };
+
 /**
  * Runs `op` until it succeeds, fails with a non-retryable error, runs out of attempts or hits the
  * deadline. `op` gets a signal combining the caller's abort, the attempt timeout and the deadline.
  * Thrown errors are normalised to SttError (with `attempts` set).
+ *
+ * The loop, the backoff and the cancellable waits are p-retry's: backoff before retry n is drawn in
+ * [d/2, d) with d = baseDelayMs * 2^(n-1) (p-retry's `randomize` multiplies minTimeout * 2^(n-1) by
+ * [1, 2)), capped at maxDelayMs. A Retry-After answer replaces the backoff: such a retry does not
+ * count as a backoff step (shouldConsumeRetry) and its wait is slept in onFailedAttempt, p-retry's
+ * documented place for an extra delay. Kept here: the per-attempt timeout (p-retry has none), which
+ * failures are retried, and "a wait that would end past the deadline is not started".
  */
 export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, policy: RetryPolicy, opts: RetryOptions = {}): Promise<RetryResult<T>> {
   const { signal: callerSignal } = opts;
   const random = opts.random ?? Math.random;
   const deadline = performance.now() + policy.deadlineMs;
-  let attempt = 0;
-  for (;;) {
-    attempt++;
-    throwIfAborted(callerSignal, attempt - 1);
+  let attempts = 0;
+  let plan: Plan = GIVE_UP;
+
+  const attempt = async (n: number): Promise<T> => {
+    attempts = n;
     const remaining = deadline - performance.now();
     const perAttempt = Math.min(policy.attemptTimeoutMs, remaining);
     const limitedByDeadline = perAttempt < policy.attemptTimeoutMs;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new DOMException('attempt timed out', 'TimeoutError')), Math.max(0, perAttempt));
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
-    let error: SttError;
     try {
-      const value = await op({ signal, attempt });
-      return { value, attempts: attempt };
+      return await op({ signal, attempt: n });
     } catch (e) {
-      error = normalise(e, { callerSignal, timedOut: timeout.signal.aborted, limitedByDeadline, timeoutMs: Math.round(perAttempt) });
+      const error = normalise(e, { callerSignal, timedOut: timeout.signal.aborted, limitedByDeadline, timeoutMs: Math.round(perAttempt) });
+      error.attempts = n;
+      throw error;
     } finally {
       clearTimeout(timer);
     }
-    error.attempts = attempt;
-    if (error.code === 'aborted' || !error.retryable || error.code === 'deadline') throw error;
-    if (attempt >= policy.maxAttempts) throw error;
+  };
 
-    let delayMs: number;
+  const decide = (error: unknown, attemptNumber: number, backoffMs: number): Plan => {
+    if (!(error instanceof SttError) || error.code === 'aborted' || error.code === 'deadline' || !error.retryable) return GIVE_UP;
+    if (attemptNumber >= policy.maxAttempts) return GIVE_UP;
+    let next: Plan = { retry: true, delayMs: backoffMs, retryAfter: false };
     if (error.retryAfterMs !== undefined) {
-      // Asking again before the service said so only earns another 429.
-      if (error.retryAfterMs > policy.maxRetryAfterMs) throw error;
-      delayMs = error.retryAfterMs + Math.round(random() * Math.min(1000, error.retryAfterMs * 0.1));
-    } else {
-      delayMs = backoffDelay(attempt, policy, random);
+      // Asking again before the service said so only earns another 429; a wait above the cap is
+      // not held at all (the caller spools the audio instead).
+      if (error.retryAfterMs > policy.maxRetryAfterMs) return GIVE_UP;
+      next = { retry: true, delayMs: error.retryAfterMs + Math.round(random() * Math.min(1000, error.retryAfterMs * 0.1)), retryAfter: true };
     }
-    if (performance.now() + delayMs >= deadline) throw error;
-    opts.onRetry?.({ attempt, delayMs, error });
-    await sleep(delayMs, undefined, { signal: callerSignal }).catch(() => throwIfAborted(callerSignal, attempt));
+    // A wait that would end past the deadline is not started: the last error now, not a deadline later.
+    return performance.now() + next.delayMs >= deadline ? GIVE_UP : next;
+  };
+
+  try {
+    const value = await pRetry(attempt, {
+      retries: Math.max(0, policy.maxAttempts - 1),
+      minTimeout: policy.baseDelayMs / 2,
+      factor: 2,
+      randomize: true,
+      maxTimeout: policy.maxDelayMs,
+      maxRetryTime: policy.deadlineMs,
+      ...(callerSignal ? { signal: callerSignal } : {}),
+      shouldConsumeRetry: ({ error, attemptNumber, retryDelay }) => {
+        plan = decide(error, attemptNumber, retryDelay);
+        return !plan.retryAfter;
+      },
+      onFailedAttempt: async ({ error, attemptNumber }) => {
+        if (!plan.retry) return;
+        opts.onRetry?.({ attempt: attemptNumber, delayMs: plan.delayMs, error: error as SttError });
+        if (plan.retryAfter) await sleep(plan.delayMs, undefined, callerSignal ? { signal: callerSignal } : {});
+      },
+      shouldRetry: () => plan.retry,
+    });
+    return { value, attempts };
+  } catch (e) {
+    // Cancelled during an attempt or a wait: p-retry rejects with the signal's reason.
+    if (callerSignal?.aborted) throw cancelled(callerSignal.reason, attempts);
+    throw e;
   }
 }
 
@@ -177,10 +218,8 @@ function normalise(
   return new SttError(`speech-to-text failed unexpectedly: ${message.slice(0, 200)}`, { code: 'bad_response', retryable: false, cause: e });
 }
 
-function throwIfAborted(signal: AbortSignal | undefined, attempts: number): void {
-  if (signal?.aborted) {
-    const err = new SttError('speech-to-text request cancelled', { code: 'aborted', retryable: false, cause: signal.reason });
-    err.attempts = attempts;
-    throw err;
-  }
+function cancelled(reason: unknown, attempts: number): SttError {
+  const err = new SttError('speech-to-text request cancelled', { code: 'aborted', retryable: false, cause: reason });
+  err.attempts = attempts;
+  return err;
 }
