@@ -8,17 +8,11 @@ import swagger from '@fastify/swagger';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { Logger } from '../logging.js';
-import type { MeetingStore } from '../meeting/meeting-store.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
-import type { MeetingQueues } from '../pipelines/queues/producers.js';
-import type { MeetingArtifacts } from './artifacts.js';
 import { Authenticator, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
 import { ClusterMetrics } from './cluster-metrics.js';
 import { ApiError, invalidRequest } from './errors.js';
-import type { LiveKitControl } from './livekit-control.js';
 import { openApiOptions } from './openapi.js';
 import { DEFAULT_RATE_LIMITS, rateLimit, rateLimitOptions, type RateLimits } from './rate-limit.js';
 import {
@@ -34,8 +28,7 @@ import {
   StartTranscriptionBodySchema,
   WebhookAnswerSchema,
 } from './schemas.js';
-import type { CachedSttProbe } from './stt-probe.js';
-import { Transcriptions } from './transcriptions.js';
+import { Transcriptions, type TranscriptionsDeps } from './transcriptions.js';
 import { WebhookHandler, type WebhookOptions } from './webhooks.js';
 
 declare module 'fastify' {
@@ -51,17 +44,11 @@ declare module 'fastify' {
   }
 }
 
-export interface ApiDeps {
+/** What the control plane runs on: the transcriptions' connections and stores, and its own settings. */
+export interface ApiDeps extends Pick<TranscriptionsDeps, 'redis' | 'store' | 'queues' | 'livekit' | 'stt' | 'artifacts' | 'logger'> {
   config: Pick<Config, 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'API_SERVICE_KEYS' | 'STT_LANGUAGE'> & Partial<Pick<Config, 'TRUSTED_PROXIES'>>;
-  redis: Redis;
-  store: MeetingStore;
-  queues: MeetingQueues;
-  livekit: LiveKitControl;
-  stt: CachedSttProbe;
-  artifacts: MeetingArtifacts;
   /** Named readiness checks (Redis, S3, LiveKit); each must answer within `readyTimeoutMs`. */
   readiness: Record<string, () => Promise<unknown>>;
-  logger: Logger;
   rateLimits?: Partial<RateLimits>;
   /** Redis prefix of the rate-limit counters; API instances that share it share the limits. */
   rateLimitNamespace?: string;

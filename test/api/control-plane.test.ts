@@ -5,7 +5,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { openApiText } from '../../src/api/openapi.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { meetingKeys, roomKeys } from '../../src/meeting/redis-keys.js';
@@ -13,23 +13,13 @@ import { SentMarkers } from '../../src/pipelines/email/mailer.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
-import { agentDispatches, call, hostToken, OTHER_SERVICE_KEY, SERVICE_KEY, signJwt, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
+import { agentDispatches, call, hostToken, OTHER_SERVICE_KEY, SERVICE_KEY, signJwt, startTestApi, uniqueRoom, useTestApi, waitFor } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';
 
 const services = inject('services');
-let api: TestApi;
-let stt: Awaited<ReturnType<typeof startFakeStt>>;
 const secrets: string[] = [SERVICE_KEY, OTHER_SERVICE_KEY];
 
-beforeAll(async () => {
-  stt = await startFakeStt();
-  api = await startTestApi(services, { sttBaseUrl: stt.url });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await stt?.close();
-});
+const { api, stt } = useTestApi();
 
 async function openRoom(tag: string): Promise<string> {
   const room = uniqueRoom(tag);

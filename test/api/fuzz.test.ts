@@ -2,36 +2,29 @@
  * Hundreds of random and malformed requests (seeded, so a failure replays): whatever a client
  * sends, the API answers with a clear 4xx (or a success), never a 500, and keeps serving.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { call, hostToken, SERVICE_KEY, startFakeStt, startTestApi, uniqueRoom, type TestApi } from './helpers.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { call, hostToken, SERVICE_KEY, uniqueRoom, useTestApi } from './helpers.js';
 
 const services = inject('services');
-let api: TestApi;
-let stt: Awaited<ReturnType<typeof startFakeStt>>;
 let room: string;
 let host: string;
 
-beforeAll(async () => {
-  stt = await startFakeStt();
-  api = await startTestApi(services, {
-    sttBaseUrl: stt.url,
-    overrides: {
-      rateLimits: {
-        service: { max: 100_000, windowSeconds: 60 },
-        host: { max: 100_000, windowSeconds: 60 },
-        failedAuth: { max: 100_000, windowSeconds: 60 },
-      },
+const { api } = useTestApi({
+  overrides: {
+    rateLimits: {
+      service: { max: 100_000, windowSeconds: 60 },
+      host: { max: 100_000, windowSeconds: 60 },
+      failedAuth: { max: 100_000, windowSeconds: 60 },
     },
-  });
+  },
+});
+
+beforeAll(async () => {
   room = uniqueRoom('fuzz');
   await api.rooms.createRoom({ name: room, emptyTimeout: 120 });
   host = await hostToken(services, room);
 });
 
-afterAll(async () => {
-  await api?.close();
-  await stt?.close();
-});
 
 /** mulberry32: small, fast, seedable. */
 function rng(seed: number) {

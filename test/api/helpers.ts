@@ -11,20 +11,15 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import { AccessToken, AgentDispatchClient, RoomServiceClient, type VideoGrant } from 'livekit-server-sdk';
-import { pino } from 'pino';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { ServicesEnv } from '../global-setup.js';
-import { meetingArtifacts } from '../../src/api/artifacts.js';
-import { MeetingArtifacts } from '../../src/storage/meeting-artifacts.js';
-import { LiveKitControl } from '../../src/api/livekit-control.js';
+import { openApiResources, type ApiResources } from '../../src/api/resources.js';
 import { buildApi, type ApiDeps } from '../../src/api/server.js';
+import { createLogger } from '../../src/logging.js';
 import { CachedSttProbe } from '../../src/api/stt-probe.js';
 import { createSpeechToText } from '../../src/pipelines/stt/index.js';
-import { REDACTED_PATHS } from '../../src/logging.js';
-import { MeetingStore } from '../../src/meeting/meeting-store.js';
-import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
 import { openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
-import { createS3Client } from '../../src/storage/s3-client.js';
 
 export const SERVICE_KEY = `svc-${randomUUID()}`;
 export const OTHER_SERVICE_KEY = `svc-${randomUUID()}`;
@@ -55,8 +50,8 @@ export interface TestApi {
   agentName: string;
   bucket: string;
   /** The storage module the pipeline writes artefacts with. */
-  artefacts: MeetingArtifacts;
-  store: MeetingStore;
+  artefacts: ApiResources['artefacts'];
+  store: ApiResources['store'];
   redis: ReturnType<typeof createRedisConnection>;
   finalizeQueue: Queue;
   segmentsQueue: Queue;
@@ -78,14 +73,19 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
   const lk = options.livekit ?? { url: services.LIVEKIT_URL, apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
   const agentName = `api-test-${randomUUID().slice(0, 8)}`;
   const bucket = `api-test-${randomUUID().slice(0, 8)}`;
-  const s3 = createS3Client(services);
+  const resources = openApiResources({
+    ...services,
+    RETENTION_DAYS: 1,
+    S3_BUCKET: bucket,
+    S3_PREFIX: 'meetings/',
+    LINK_EXPIRY_HOURS: 1,
+    LIVEKIT_URL: lk.url,
+    LIVEKIT_API_KEY: lk.apiKey,
+    LIVEKIT_API_SECRET: lk.apiSecret,
+    AGENT_NAME: agentName,
+  });
+  const { redis, queues, s3 } = resources;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const artefactStore = new MeetingArtifacts(s3, { bucket, prefix: 'meetings/', retentionDays: 1, linkExpiryHours: 1 });
-  const redis = createRedisConnection(services.REDIS_URL, { maxRetriesPerRequest: 3 });
-  const store = new MeetingStore(redis, { retentionDays: 1 });
-  const queues = new MeetingQueues(redis);
-  const emailQueue = openQueue(QUEUE.email, redis);
-  const livekit = new LiveKitControl(lk.url, lk.apiKey, lk.apiSecret, agentName);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -93,8 +93,8 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
       cb();
     },
   });
-  // The same redaction as production (src/logging.ts), into memory so tests can read it.
-  const logger = pino({ name: 'api', level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, sink);
+  // The production logger (redaction, error serializer), into memory so tests can read it.
+  const logger = createLogger('api', 'info', sink);
   const config = {
     LIVEKIT_API_KEY: lk.apiKey,
     LIVEKIT_API_SECRET: lk.apiSecret,
@@ -103,20 +103,13 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
   };
   const app = buildApi({
     config,
-    redis,
-    store,
-    queues,
-    livekit,
+    ...resources,
     // The real speech-to-text client (its probe), pointed at the fake server.
     stt: new CachedSttProbe(
       createSpeechToText({ STT_PROVIDER: 'openai-compatible', STT_BASE_URL: options.sttBaseUrl, STT_API_KEY: '', STT_MODEL: 'whisper-large-v3', STT_CONCURRENCY: 2, STT_TIMEOUT_MS: 2_000 }),
       { timeoutMs: 2_000 },
     ),
-    artifacts: meetingArtifacts(artefactStore, {
-      connection: redis,
-      queues: { segments: queues.segments, deferredStt: queues.deferredStt, finalize: queues.finalize, email: emailQueue },
-    }),
-    readiness: { redis: () => redis.ping(), livekit: () => livekit.ping() },
+    readiness: { redis: resources.readiness.redis, livekit: resources.readiness.livekit },
     logger,
     stopGraceMs: 300,
     // Every test API counts on its own (they all call from 127.0.0.1), unless a test shares one.
@@ -130,8 +123,8 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
     url,
     agentName,
     bucket,
-    artefacts: artefactStore,
-    store,
+    artefacts: resources.artefacts,
+    store: resources.store,
     redis,
     finalizeQueue,
     segmentsQueue: queues.segments,
@@ -141,12 +134,44 @@ export async function startTestApi(services: ServicesEnv, options: TestApiOption
     async close() {
       await app.close();
       await finalizeQueue.close();
-      await queues.close();
-      await emailQueue.close();
-      s3.destroy();
-      redis.disconnect();
+      await resources.close();
     },
   };
+}
+
+export type FakeStt = Awaited<ReturnType<typeof startFakeStt>>;
+
+/**
+ * The rig of a test file: a fake speech-to-text and a test API on it, started before the file's
+ * tests and closed after them. `options` may be a function, run once the fake is up (to start what
+ * the API needs first). The two returned objects stand for the started ones: read them inside tests
+ * and hooks, not at the top level of the file.
+ */
+export function useTestApi(options: Omit<TestApiOptions, 'sttBaseUrl'> | (() => Promise<Omit<TestApiOptions, 'sttBaseUrl'>>) = {}): { api: TestApi; stt: FakeStt } {
+  let api: TestApi | undefined;
+  let stt: FakeStt | undefined;
+  beforeAll(async () => {
+    stt = await startFakeStt();
+    const rest = typeof options === 'function' ? await options() : options;
+    api = await startTestApi(inject('services'), { ...rest, sttBaseUrl: stt.url });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await stt?.close();
+  });
+  return { api: standIn(() => api, 'the test API'), stt: standIn(() => stt, 'the fake speech-to-text') };
+}
+
+/** An object that forwards every property to what `current` returns (once it is there). */
+function standIn<T extends object>(current: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const target = current();
+      if (!target) throw new Error(`${what} is used before it was started (beforeAll)`);
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 export async function hostToken(

@@ -4,24 +4,14 @@
  * Redis and MinIO.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
-import { call, hostToken, SERVICE_KEY, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
+import { call, hostToken, SERVICE_KEY, startTestApi, uniqueRoom, useTestApi, waitFor } from './helpers.js';
 
 const services = inject('services');
-let api: TestApi;
-let stt: Awaited<ReturnType<typeof startFakeStt>>;
 
-beforeAll(async () => {
-  stt = await startFakeStt();
-  api = await startTestApi(services, { sttBaseUrl: stt.url });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await stt?.close();
-});
+const { api, stt } = useTestApi();
 
 const token = (room: string, identity: string, roomAdmin = true) => hostToken(services, room, { roomAdmin }, {}, identity);
 

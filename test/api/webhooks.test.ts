@@ -3,36 +3,27 @@
  * the control plane; forged, altered, stale and replayed ones change nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
-import { call, SERVICE_KEY, signWebhook, startFakeStt, startTestApi, uniqueRoom, waitFor, type TestApi } from './helpers.js';
+import { call, SERVICE_KEY, signWebhook, uniqueRoom, useTestApi, waitFor } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';
 
-const services = inject('services');
 let livekit: LiveKitServer;
-let api: TestApi;
-let stt: Awaited<ReturnType<typeof startFakeStt>>;
 
-beforeAll(async () => {
-  stt = await startFakeStt();
+// A LiveKit server of its own, that sends its webhooks to this file's API.
+const { api } = useTestApi(async () => {
   const port = await freeTcpPort();
   livekit = await startLiveKitServer({
     workDir: `.services/test/api-webhooks-${randomUUID().slice(0, 8)}`,
     webhookUrls: [`http://127.0.0.1:${port}/v1/livekit/webhook`],
   });
-  api = await startTestApi(services, {
-    sttBaseUrl: stt.url,
-    port,
-    livekit: { url: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret },
-  });
+  return { port, livekit: { url: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret } };
 });
 
 afterAll(async () => {
-  await api?.close();
   await livekit?.stop();
-  await stt?.close();
 });
 
 /** A room with a meeting whose agent has joined. */
