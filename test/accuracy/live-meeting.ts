@@ -5,14 +5,12 @@
  * Shared by the real-recogniser agent test and `npm run bench -- accuracy`.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { ParticipantKind } from '@livekit/rtc-node';
 import { requestStop } from '../../src/meeting/stop-signal.js';
-import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import type { ListenerBot, SpeakerBot } from '../../src/local/meeting-bot.js';
 import type { TranscriptSegment } from '../../src/meeting/segment.js';
 import type { MeetingScript } from '../../src/replay/ground-truth.js';
 import type { ServicesEnv } from '../global-setup.js';
-import { dispatchAgent, QueueProbe, sleep, startAgentWorker, type AgentWorker } from '../agent/harness.js';
+import { dispatchAgent, joinMeetingBots, QueueProbe, sleep, startAgentWorker, waitForActiveAgent, type AgentWorker } from '../agent/harness.js';
 
 export interface LiveMeetingOptions {
   services: ServicesEnv;
@@ -39,34 +37,18 @@ export interface LiveMeetingResult {
 /** Plays the meeting once and tears everything it started down again. */
 export async function playMeetingLive(o: LiveMeetingOptions): Promise<LiveMeetingResult> {
   const { services, script } = o;
-  const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
   const room = `${script.name}-${randomUUID().slice(0, 8)}`;
   const meetingId = `${script.name}-${randomUUID().slice(0, 8)}`;
-  const speakers: SpeakerBot[] = [];
+  let speakers: SpeakerBot[] = [];
   let worker: AgentWorker | undefined;
   let listener: ListenerBot | undefined;
   const probe = new QueueProbe(services);
   try {
     worker = await startAgentWorker(services, o.sttOrigin, o.sttEnv);
-    listener = await joinAsListener({ url: services.LIVEKIT_URL, room, identity: 'observer', name: 'Observer', auth });
-    for (const p of script.participants as (MeetingScript['participants'][number] & { email?: string })[]) {
-      speakers.push(
-        await joinAsSpeaker({
-          url: services.LIVEKIT_URL,
-          room,
-          identity: p.identity,
-          name: p.name,
-          attributes: p.email ? { email: p.email } : {},
-          auth,
-          file: join(o.meetingDir, p.file),
-          durationMs: script.durationMs,
-          autoplay: false,
-        }),
-      );
-    }
+    ({ listener, speakers } = await joinMeetingBots(services, room, script.participants, { dir: o.meetingDir, durationMs: script.durationMs }));
     const l = listener;
     await dispatchAgent(services, room, worker.agentName, { meetingId, language: script.language });
-    await probe.waitFor('the agent to be active', async () => [...l.room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT), (p) => p?.attributes['transcription.state'] === 'active', 30_000);
+    await waitForActiveAgent(probe, l);
     await sleep(1_000); // its subscriptions settle
     for (const s of speakers) void s.play();
     await Promise.all(speakers.map((s) => s.finished));

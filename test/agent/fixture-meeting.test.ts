@@ -4,54 +4,36 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ParticipantKind } from '@livekit/rtc-node';
-import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import type { ListenerBot, SpeakerBot } from '../../src/local/meeting-bot.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { participantKey, segmentId } from '../../src/meeting/segment.js';
 import { buildTranscript } from '../../src/pipelines/transcript/transcript.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
-import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
+import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, joinMeetingBots, QueueProbe, sleep, startAgentWorker, waitForActiveAgent, words, type AgentWorker } from './harness.js';
 
 const script = fixtureScript();
 const PLAY_MS = script.durationMs;
 
 describe('the agent transcribes the fixture meeting', () => {
   const services = inject('services');
-  const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
   const room = `fixture-${randomUUID().slice(0, 8)}`;
   const meetingId = `fixture-${randomUUID().slice(0, 8)}`;
   let stt: ReplayServer;
   let worker: AgentWorker;
   let probe: QueueProbe;
   let listener: ListenerBot;
-  const speakers: SpeakerBot[] = [];
+  let speakers: SpeakerBot[] = [];
   let playStartMs = 0;
 
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
     worker = await startAgentWorker(services, stt.url);
     probe = new QueueProbe(services);
-    listener = await joinAsListener({ url: services.LIVEKIT_URL, room, identity: 'observer', name: 'Observer', auth });
-    for (const p of script.participants) {
-      speakers.push(
-        await joinAsSpeaker({
-          url: services.LIVEKIT_URL,
-          room,
-          identity: p.identity,
-          name: p.name,
-          attributes: { email: p.email },
-          // Tokens as a backend mints them for people who do not opt out: attributes locked, so the
-          // agent may trust the address the token carries (docs/interfaces.md).
-          canUpdateOwnMetadata: false,
-          auth,
-          file: `${FIXTURE_DIR}/${p.file}`,
-          durationMs: PLAY_MS,
-          autoplay: false,
-        }),
-      );
-    }
+    // Tokens as a backend mints them for people who do not opt out: attributes locked, so the agent
+    // may trust the address the token carries (docs/interfaces.md).
+    ({ listener, speakers } = await joinMeetingBots(services, room, script.participants, { dir: FIXTURE_DIR, durationMs: PLAY_MS, canUpdateOwnMetadata: false }));
     await dispatchAgent(services, room, worker.agentName, { meetingId, language: 'fr', requester: { identity: 'alice', email: 'alice.martin@mairie-exemple.fr' }, glossary: ['urbanisme'] });
-    await probe.waitFor('the agent to be active', async () => [...listener.room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT), (p) => p?.attributes['transcription.state'] === 'active', 30_000);
+    await waitForActiveAgent(probe, listener);
     await sleep(1_000); // its subscriptions settle
     playStartMs = Date.now() + 500;
     for (const s of speakers) void s.play();

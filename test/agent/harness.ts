@@ -8,8 +8,11 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { ParticipantKind } from '@livekit/rtc-node';
 import { AgentDispatchClient } from 'livekit-server-sdk';
 import type { ServicesEnv } from '../global-setup.js';
+import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import { AGENT_ATTR } from '../../src/meeting/livekit-contract.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
@@ -125,6 +128,62 @@ export async function dispatchAgent(services: ServicesEnv, room: string, agentNa
   const client = new AgentDispatchClient(httpUrl(services.LIVEKIT_URL), services.LIVEKIT_API_KEY, services.LIVEKIT_API_SECRET);
   const dispatch = await client.createDispatch(room, agentName, { metadata: JSON.stringify(metadata) });
   return dispatch.id;
+}
+
+export interface MeetingBots {
+  /** An observer that publishes nothing: sees the agent's attributes and captions. */
+  listener: ListenerBot;
+  /** One per participant, in the script's order, joined and published but silent until play(). */
+  speakers: SpeakerBot[];
+}
+
+/**
+ * Joins a scripted meeting's bots to `room`: the observer, then one speaker per participant playing
+ * `dir/<file>` for `durationMs` (its `email`, when given, in the token's attributes). All or
+ * nothing: when one cannot join, those that did leave again and the error is thrown.
+ */
+export async function joinMeetingBots(
+  services: ServicesEnv,
+  room: string,
+  participants: readonly { identity: string; name: string; file: string; email?: string }[],
+  o: { dir: string; durationMs: number; canUpdateOwnMetadata?: boolean },
+): Promise<MeetingBots> {
+  const url = services.LIVEKIT_URL;
+  const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
+  const listener = await joinAsListener({ url, room, identity: 'observer', name: 'Observer', auth });
+  const speakers: SpeakerBot[] = [];
+  try {
+    for (const p of participants) {
+      speakers.push(
+        await joinAsSpeaker({
+          url,
+          room,
+          identity: p.identity,
+          name: p.name,
+          attributes: p.email ? { email: p.email } : {},
+          ...(o.canUpdateOwnMetadata !== undefined ? { canUpdateOwnMetadata: o.canUpdateOwnMetadata } : {}),
+          auth,
+          file: `${o.dir}/${p.file}`,
+          durationMs: o.durationMs,
+          autoplay: false,
+        }),
+      );
+    }
+  } catch (e) {
+    await Promise.all([...speakers, listener].map((b) => b.disconnect().catch(() => undefined)));
+    throw e;
+  }
+  return { listener, speakers };
+}
+
+/** Waits (up to 30 s) until the observer sees the agent in the room with `transcription.state` active. */
+export async function waitForActiveAgent(probe: QueueProbe, listener: ListenerBot): Promise<void> {
+  await probe.waitFor(
+    'the agent to be active',
+    async () => [...listener.room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT),
+    (p) => p?.attributes[AGENT_ATTR.state] === 'active',
+    30_000,
+  );
 }
 
 /** Reads what the agent queued for the pipeline (segments) and the meeting's state. */
