@@ -9,6 +9,7 @@ import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../config.js';
+import type { MeetingInfo } from '../meeting/meeting-store.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
 import { Authenticator, requireMeetingAccess, requireRoomAdmin, requireRoomMember, type Caller } from './auth.js';
 import { ClusterMetrics } from './cluster-metrics.js';
@@ -192,6 +193,13 @@ export function buildApi(deps: ApiDeps) {
   // The OpenAPI document, generated from the routes declared after it (src/api/openapi.ts).
   void app.register(swagger, openApiOptions);
 
+  /** Meeting `id` as the store has it (null if unknown), once the caller's authority over it is checked (requireMeetingAccess: 403 or 404 otherwise). */
+  async function visibleMeeting(req: FastifyRequest, id: string): Promise<MeetingInfo | null> {
+    const info = await deps.store.get(id);
+    await requireMeetingAccess(callerOf(req), info, (room) => transcriptions.openRoomSid(room));
+    return info;
+  }
+
   const security = [{ bearer: [] }];
   const MEETING_HIDDEN = errorAnswer(
     'Unknown meeting, or not one the token may see (another room, or an earlier instance of the room and not its requester)',
@@ -296,10 +304,8 @@ export function buildApi(deps: ApiDeps) {
         },
       },
       async (req, reply) => {
-        const caller = callerOf(req);
         const { id } = req.params;
-        const info = await deps.store.get(id);
-        await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+        const info = await visibleMeeting(req, id);
         if (!info) throw new ApiError(404, 'meeting_not_found', `No meeting ${id}.`);
         return reply.send(await transcriptions.meetingView(info));
       },
@@ -323,10 +329,8 @@ export function buildApi(deps: ApiDeps) {
         },
       },
       async (req, reply) => {
-        const caller = callerOf(req);
         const { id } = req.params;
-        const info = await deps.store.get(id);
-        await requireMeetingAccess(caller, info, (room) => transcriptions.openRoomSid(room));
+        const info = await visibleMeeting(req, id);
         await transcriptions.erase(id, info);
         return reply.code(204).send(null);
       },
