@@ -137,6 +137,7 @@ export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, poli
 
   const attempt = async (n: number): Promise<T> => {
     attempts = n;
+    plan = GIVE_UP;
     const remaining = deadline - performance.now();
     const perAttempt = Math.min(policy.attemptTimeoutMs, remaining);
     const limitedByDeadline = perAttempt < policy.attemptTimeoutMs;
@@ -175,7 +176,6 @@ export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, poli
       factor: 2,
       randomize: true,
       maxTimeout: policy.maxDelayMs,
-      maxRetryTime: policy.deadlineMs,
       ...(callerSignal ? { signal: callerSignal } : {}),
       shouldConsumeRetry: ({ error, attemptNumber, retryDelay }) => {
         plan = decide(error, attemptNumber, retryDelay);
