@@ -12,7 +12,6 @@ import { ParticipantKind } from '@livekit/rtc-node';
 import { AgentDispatchClient } from 'livekit-server-sdk';
 import type { ServicesEnv } from '../global-setup.js';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
-import { AGENT_ATTR } from '../../src/meeting/livekit-contract.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
@@ -181,7 +180,8 @@ export async function waitForActiveAgent(probe: QueueProbe, listener: ListenerBo
   await probe.waitFor(
     'the agent to be active',
     async () => [...listener.room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT),
-    (p) => p?.attributes[AGENT_ATTR.state] === 'active',
+    // Spelled as a front end would (not from livekit-contract.ts), so a rename there fails the test.
+    (p) => p?.attributes['transcription.state'] === 'active',
     30_000,
   );
 }
