@@ -255,6 +255,19 @@ export const SETTINGS = {
     example: '9464',
     schema: z.coerce.number().int().min(0).max(65535),
   },
+  WORKER_EXECUTOR: {
+    description:
+      'How `meeting-agent worker` runs its rooms. `process`: one job process per room (@livekit/agents\u2019 executor, ~230 MB each). `in-process`: up to WORKER_MAX_ROOMS rooms in the worker process itself, each in its own error boundary, sharing one VAD model and one speech-to-text client (the worker speaks LiveKit\u2019s agent protocol itself; see src/agent/README.md).',
+    example: 'in-process',
+    default: 'process',
+    schema: z.enum(['process', 'in-process']),
+  },
+  WORKER_MAX_ROOMS: {
+    description:
+      'With WORKER_EXECUTOR=in-process: rooms one worker process hosts at most (it also reports itself full earlier when its CPU passes 75 % of the cores or a room\u2019s VAD falls 1 s behind). Unset: 4 per CPU core.',
+    example: '8',
+    schema: positiveInt.max(256),
+  },
   HEALTH_HOST: {
     description:
       'Address on which `meeting-agent worker` serves its health answer (it names the agent and its job count). Loopback by default: the image\u2019s HEALTHCHECK runs inside the container; set 0.0.0.0 only where a probe comes from outside (e.g. Kubernetes).',

@@ -13,6 +13,6 @@ export default defineAgent({
   },
   entry: async (ctx: JobContext) => {
     const vad = (ctx.proc.userData.vad as SileroVad | undefined) ?? (await SileroVad.load());
-    await runMeetingJob(ctx, vad, () => ctx.connect(undefined, AutoSubscribe.SUBSCRIBE_NONE));
+    await runMeetingJob(ctx, { vad }, () => ctx.connect(undefined, AutoSubscribe.SUBSCRIBE_NONE));
   },
 });

@@ -1,15 +1,21 @@
 /**
  * `meeting-agent worker`: registers with LiveKit under AGENT_NAME and transcribes the rooms it is
- * explicitly dispatched to (no automatic dispatch). Each dispatch runs in a job process of its own
- * (@livekit/agents 1.9 has only a process executor), so one crashing room never takes others down.
+ * explicitly dispatched to (no automatic dispatch). WORKER_EXECUTOR picks how rooms run:
+ * `process` (default): each dispatch in a job process of its own (@livekit/agents 1.9 has only a
+ * process executor); `in-process`: several rooms in this process, each in its own error boundary,
+ * the worker speaking LiveKit's agent protocol itself (worker-protocol/in-process-worker.ts).
  */
-import { AgentServer, InferenceRunner, initializeLogger, ServerOptions, WorkerPermissions } from '@livekit/agents';
+import { AgentServer, InferenceRunner, initializeLogger, ServerOptions, version as agentsVersion, WorkerPermissions } from '@livekit/agents';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { loadCheckedConfig } from '../pipelines/residency.js';
 import { createLogger } from '../logging.js';
 import { createWorkerLoad } from './worker-load.js';
+import { runInProcessWorker } from './worker-protocol/in-process-worker.js';
+
+/** Subscribe and send data (captions, chat, attributes); never publish media. */
+const PERMISSIONS = { canPublish: false, canSubscribe: true, canPublishData: true, canUpdateMetadata: true };
 
 /** Settings for a small machine (2 cores): see src/agent/README.md. */
 export const WORKER_LOAD = {
@@ -53,8 +59,7 @@ export function createAgentServer(config: Config, overrides: Partial<Constructor
       apiSecret: config.LIVEKIT_API_SECRET,
       ...WORKER_LOAD,
       loadFunc: createWorkerLoad(),
-      // Subscribe and send data (captions, chat, attributes); never publish media.
-      permissions: new WorkerPermissions(false, true, true, true, [], false),
+      permissions: new WorkerPermissions(PERMISSIONS.canPublish, PERMISSIONS.canSubscribe, PERMISSIONS.canPublishData, PERMISSIONS.canUpdateMetadata, [], false),
       logLevel: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL,
       // The framework's health server listens on every interface (and a random port outside its
       // "production" mode); it names the agent and its job count: loopback unless configured.
@@ -73,6 +78,10 @@ export async function main(argv: string[]): Promise<void> {
   const config = await loadCheckedConfig('worker');
   initializeLogger({ pretty: false, level: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL });
   const logger = createLogger('worker', config.LOG_LEVEL);
+  if (config.WORKER_EXECUTOR === 'in-process') {
+    await runInProcessWorker(config, logger, { cpuThreshold: WORKER_LOAD.loadThreshold, permissions: PERMISSIONS, version: `${agentsVersion}+meeting-agent` });
+    return;
+  }
   const server = createAgentServer(config);
   let stopping = false;
   const stop = (signal: string) => {

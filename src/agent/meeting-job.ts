@@ -3,14 +3,15 @@
  * the store, claim the room, join, transcribe, and end exactly once whatever stops it (stop request,
  * removal from the room, last human gone, maximum duration, job shutdown).
  */
-import type { JobContext } from '@livekit/agents';
+import type { Room } from '@livekit/rtc-node';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logging.js';
 import { MeetingStore, type MeetingInfo } from '../meeting/meeting-store.js';
 import { MeetingQueues } from '../pipelines/queues/producers.js';
 import { createRedisConnection } from '../meeting/redis-connection.js';
-import { createSpeechToText } from '../pipelines/stt/index.js';
+import { createSpeechToText, type SpeechToTextService } from '../pipelines/stt/index.js';
 import { createS3Client } from '../storage/s3-client.js';
 import { meetingIdFor, parseDispatchMetadata, promptFromGlossary, type DispatchMetadata } from '../meeting/dispatch-metadata.js';
 import { sendCaption } from './captions.js';
@@ -21,9 +22,39 @@ import type { SpeechModel } from './silero-vad.js';
 import { watchStop } from '../meeting/stop-signal.js';
 import { UtteranceProcessor } from './utterance-processor.js';
 
-export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: () => Promise<void>): Promise<void> {
+/**
+ * What a meeting job needs from the executor that runs it: the dispatch, the room, and how to end
+ * the job. @livekit/agents' JobContext (one job process per room) and the in-process executor's
+ * RoomJob (several rooms per process, src/agent/worker-protocol/room-job.ts) both provide it.
+ */
+export interface MeetingJobContext {
+  readonly job: { readonly id: string; readonly metadata: string; readonly dispatchId: string; readonly room?: { readonly name: string; readonly sid: string } | undefined };
+  readonly room: Room;
+  addShutdownCallback(callback: () => Promise<void>): void;
+  shutdown(reason?: string): void;
+  /** The in-process executor reads the room's VAD backlog for its load report. */
+  transcribing?(transcriber: MeetingTranscriber): void;
+}
+
+/**
+ * Fixed costs a process loads once and shares between its rooms: the Silero model (one ONNX
+ * session), and optionally one speech-to-text client (its connection pool and STT_CONCURRENCY
+ * limit are then per process, not per room), one S3 client and one logger. Unset ones are made per
+ * room (the process executor has one room per process anyway).
+ */
+export interface SharedResources {
+  vad: SpeechModel;
+  stt?: SpeechToTextService;
+  s3?: S3Client;
+  logger?: Logger;
+}
+
+/** Shutdown reasons of a job that did not do its work (reported to LiveKit as failed). */
+export const FAILED_JOB_REASONS: ReadonlySet<string> = new Set(['invalid dispatch metadata', 'start failed']);
+
+export async function runMeetingJob(ctx: MeetingJobContext, shared: SharedResources, connect: () => Promise<void>): Promise<void> {
   const config = loadConfig('worker');
-  const logger = createLogger('agent', config.LOG_LEVEL).child({ jobId: ctx.job.id });
+  const logger = (shared.logger ?? createLogger('agent', config.LOG_LEVEL)).child({ jobId: ctx.job.id });
   let metadata: DispatchMetadata;
   try {
     metadata = parseDispatchMetadata(ctx.job.metadata);
@@ -78,7 +109,7 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
 
     await connect();
     const info = await store.update(meetingId, (m) => ({ ...m, status: 'active', room: m.room ?? room, startedAt: m.startedAt ?? new Date().toISOString() }));
-    await transcribe(ctx, { config, log, vad, store, queues, redis, subscriber, info, meetingId, room, setStopWatch: (w) => (stopWatch = w), cleanup });
+    await transcribe(ctx, { config, log, shared, store, queues, redis, subscriber, info, meetingId, room, setStopWatch: (w) => (stopWatch = w), cleanup });
   } catch (e) {
     log.error({ err: e }, 'could not start transcribing');
     await cleanup();
@@ -89,7 +120,7 @@ export async function runMeetingJob(ctx: JobContext, vad: SpeechModel, connect: 
 interface TranscribeDeps {
   config: Config;
   log: Logger;
-  vad: SpeechModel;
+  shared: SharedResources;
   store: MeetingStore;
   queues: MeetingQueues;
   redis: ReturnType<typeof createRedisConnection>;
@@ -101,7 +132,7 @@ interface TranscribeDeps {
   cleanup: () => Promise<void>;
 }
 
-async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
+async function transcribe(ctx: MeetingJobContext, d: TranscribeDeps): Promise<void> {
   const { config, log, info, meetingId } = d;
   const lkRoom = ctx.room;
   const startedAtMs = Date.parse(info.startedAt ?? new Date().toISOString());
@@ -112,9 +143,9 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     meetingId,
     language: info.language,
     ...(prompt ? { prompt } : {}),
-    stt: createSpeechToText(config, { logger: log }),
+    stt: d.shared.stt ?? createSpeechToText(config, { logger: log }),
     queues: d.queues,
-    s3: createS3Client(config),
+    s3: d.shared.s3 ?? createS3Client(config),
     bucket: config.S3_BUCKET,
     prefix: config.S3_PREFIX,
     retentionDays: config.RETENTION_DAYS,
@@ -128,7 +159,7 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
     meetingId,
     language: info.language,
     clockZero,
-    vad: d.vad,
+    vad: d.shared.vad,
     processor,
     sequences: new SequenceCounter(d.redis, meetingId, d.store.ttlSeconds),
     store: d.store,
@@ -150,8 +181,9 @@ async function transcribe(ctx: JobContext, d: TranscribeDeps): Promise<void> {
   // The job process may be told to shut down (dispatch deleted, worker stopping) or lose the room:
   // finish the meeting before the process exits.
   ctx.addShutdownCallback(async () => {
-    await transcriber.end(transcriber.endReason ?? 'agent_left').catch((e: unknown) => log.error({ err: e }, 'ending failed'));
+    await transcriber.end(transcriber.shutdownReason()).catch((e: unknown) => log.error({ err: e }, 'ending failed'));
   });
+  ctx.transcribing?.(transcriber);
   d.setStopWatch(await watchStop(d.redis, d.subscriber, meetingId, () => void transcriber.end('host_stop')));
   await transcriber.start();
 }

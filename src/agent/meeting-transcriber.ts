@@ -193,6 +193,15 @@ export class MeetingTranscriber {
     this.#o.onEnded?.(reason);
   }
 
+  /**
+   * The end reason when the job is shut down from outside (LiveKit terminates the job, the worker
+   * stops): the last human's departure if that is what happened (LiveKit closes an empty room and
+   * terminates its job, which may arrive before the room's own disconnect), else `agent_left`.
+   */
+  shutdownReason(): EndReason {
+    return this.#endReason ?? (this.#humansSeen && this.#humansPresent() === 0 ? 'last_participant_left' : 'agent_left');
+  }
+
   /** Why the room let the agent go, as the meeting's end reason. */
   #disconnectReason(reason: DisconnectReason): EndReason {
     if (reason === DisconnectReason.PARTICIPANT_REMOVED) return 'host_stop';

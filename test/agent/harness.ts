@@ -45,12 +45,23 @@ export interface AgentWorker {
   /** The worker's and its job processes' log lines (JSON), for assertions about what is logged. */
   logs: string[];
   waitForLog(pattern: RegExp, timeoutMs: number): Promise<string>;
+  /** Resolves with the exit code once the worker process has exited (by itself or stopped). */
+  readonly exited: Promise<number | null>;
+  /** Sends a signal to the worker process (SIGTERM: drain). */
+  signal(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
+export interface AgentWorkerOptions {
+  /** Register under this agent name (default: a new unique one). */
+  agentName?: string;
+  /** Modules the worker process loads first (node --import), e.g. a fault injection. */
+  preload?: string[];
+}
+
 /** Starts `meeting-agent worker` with a unique agent name and its own bucket; resolves once registered. */
-export async function startAgentWorker(services: ServicesEnv, sttUrl: string, extraEnv: Record<string, string> = {}): Promise<AgentWorker> {
-  const agentName = `test-agent-${randomUUID().slice(0, 8)}`;
+export async function startAgentWorker(services: ServicesEnv, sttUrl: string, extraEnv: Record<string, string> = {}, options: AgentWorkerOptions = {}): Promise<AgentWorker> {
+  const agentName = options.agentName ?? `test-agent-${randomUUID().slice(0, 8)}`;
   const bucket = `agent-test-${randomUUID().slice(0, 8)}`;
   await createS3Client(services).send(new CreateBucketCommand({ Bucket: bucket }));
   const env: Record<string, string> = {
@@ -63,9 +74,12 @@ export async function startAgentWorker(services: ServicesEnv, sttUrl: string, ex
     STT_LANGUAGE: 'fr',
     LOG_LEVEL: 'info',
     HEALTH_PORT: '0', // several workers (and other runs) on one machine
+    // WORKER_EXECUTOR=in-process npx vitest run test/agent/x.test.ts runs a file's worker with the in-process executor.
+    ...(process.env.WORKER_EXECUTOR ? { WORKER_EXECUTOR: process.env.WORKER_EXECUTOR } : {}),
     ...extraEnv,
   };
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+  const preload = (options.preload ?? []).flatMap((m) => ['--import', m]);
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...preload, 'src/cli.ts', 'worker'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ONNXRUNTIME_NODE_INSTALL: 'skip', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -84,7 +98,7 @@ export async function startAgentWorker(services: ServicesEnv, sttUrl: string, ex
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
 
   const waitForLog = (pattern: RegExp, timeoutMs: number) =>
     new Promise<string>((resolve, reject) => {
@@ -111,6 +125,8 @@ export async function startAgentWorker(services: ServicesEnv, sttUrl: string, ex
     env,
     logs,
     waitForLog,
+    exited,
+    signal: (signal) => void child.kill(signal),
     async stop() {
       if (process.env.AGENT_DIAG_DIR) await dumpBucket(services, bucket, `${process.env.AGENT_DIAG_DIR}/${agentName}`);
       if (child.exitCode === null) {
