@@ -26,7 +26,7 @@
  */
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../test/agent/harness.js';
 import { makeMonologue } from '../test/agent/monologue.js';
 import type { AgentRoomsReport, FromAgent, ToAgent } from './agent-rooms.js';
-import { procStatFields } from './proc-stat.js';
+import { childrenOf, percentile, rssOf } from './proc-stat.js';
 
 const STT_LATENCY: [number, number] = [300, 800];
 /** A room keeps up when the VAD is never more than this behind real time. */
@@ -53,12 +53,6 @@ const script = fixtureScript();
 /** BENCH_PLAY_SECONDS plays only the start of the meeting (quicker comparisons). */
 const playMs = Math.min(script.durationMs, Number(process.env.BENCH_PLAY_SECONDS ?? Infinity) * 1000);
 const speakingParticipants = script.participants.filter((p) => !p.silent).length;
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /** What the rooms of a run play: one file per participant, and where each sentence ends (ms into the files). */
 interface Scenario {
@@ -200,24 +194,6 @@ async function run(k: number, sc: Scenario): Promise<RunResult> {
     await Promise.all(bots.map((b) => b.disconnect().catch(() => undefined)));
     if (agent.exitCode === null) agent.kill('SIGKILL');
   }
-}
-
-/** Resident memory (MB) of a process, from /proc. */
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
-}
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return Number(procStatFields(Number(d))[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /**
