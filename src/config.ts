@@ -163,7 +163,7 @@ export const SETTINGS = {
     schema: z.string().regex(/^[a-z]{2}$/, 'must be a two-letter ISO 639-1 code such as fr'),
   },
   STT_CONCURRENCY: {
-    description: 'Speech-to-text requests in flight per worker process.',
+    description: 'Speech-to-text requests in flight per worker process (with WORKER_EXECUTOR=in-process: per room, the process\u2019s shared client allowing this times WORKER_MAX_ROOMS) and per pipeline process.',
     example: '4',
     default: '4',
     schema: positiveInt.max(64),

@@ -38,8 +38,8 @@ export interface MeetingJobContext {
 
 /**
  * Fixed costs a process loads once and shares between its rooms: the Silero model (one ONNX
- * session), and optionally one speech-to-text client (its connection pool and STT_CONCURRENCY
- * limit are then per process, not per room), one S3 client and one logger. Unset ones are made per
+ * session), and optionally one speech-to-text client (its connection pool and concurrency limit
+ * are then per process, not per room), one S3 client and one logger. Unset ones are made per
  * room (the process executor has one room per process anyway).
  */
 export interface SharedResources {

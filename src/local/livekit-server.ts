@@ -12,6 +12,8 @@ export interface LiveKitServerOptions {
   /** Seconds an empty room lives on (LiveKit's default is 5 minutes; tests want less). */
   emptyTimeoutSeconds?: number;
   departureTimeoutSeconds?: number;
+  /** Reuse the ports of a server stopped before (a restart at the same URL); default: free ones. */
+  ports?: { port: number; tcpPort: number; udpPort: number };
 }
 
 export interface LiveKitServer {
@@ -20,6 +22,7 @@ export interface LiveKitServer {
   apiKey: string;
   apiSecret: string;
   process: ManagedProcess;
+  ports: { port: number; tcpPort: number; udpPort: number };
   stop(): Promise<void>;
 }
 
@@ -33,7 +36,7 @@ export const DEV_API_SECRET = 'secret';
  */
 export async function startLiveKitServer(options: LiveKitServerOptions): Promise<LiveKitServer> {
   const binary = findBinary(['livekit-server', 'server'], process.env.LIVEKIT_SERVER_PATH);
-  const [port, tcpPort, udpPort] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
+  const { port, tcpPort, udpPort } = options.ports ?? { port: await freeTcpPort(), tcpPort: await freeTcpPort(), udpPort: await freeUdpPort() };
   mkdirSync(options.workDir, { recursive: true });
   const configPath = join(options.workDir, 'livekit.yaml');
   const webhook = options.webhookUrls?.length
@@ -68,6 +71,7 @@ ${webhook}`,
     apiKey: DEV_API_KEY,
     apiSecret: DEV_API_SECRET,
     process: proc,
+    ports: { port, tcpPort, udpPort },
     stop: () => proc.stop(),
   };
 }

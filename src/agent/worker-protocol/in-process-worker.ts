@@ -4,8 +4,8 @@
  * (its only executor in Node 1.9: ~230 MB per room before any audio, see BENCHMARKS.md).
  *
  * Loaded once and shared by every room: the Silero model (one ONNX session), the speech-to-text
- * client (one connection pool, one STT_CONCURRENCY limit for the process), the S3 client and the
- * logger. Each room runs the same job code as the process executor (`runMeetingJob`) inside its
+ * client (one connection pool; one limit for the process, STT_CONCURRENCY × WORKER_MAX_ROOMS), the
+ * S3 client and the logger. Each room runs the same job code as the process executor (`runMeetingJob`) inside its
  * own error boundary (room-job.ts).
  *
  * SIGTERM (or SIGINT): status full at once, no new room, every room runs to its own end (at most
@@ -50,7 +50,9 @@ export async function runInProcessWorker(config: Config, logger: Logger, options
   const maxRooms = config.WORKER_MAX_ROOMS ?? defaultMaxRooms();
   const shared = {
     vad: await SileroVad.load(),
-    stt: createSpeechToText(config, { logger }),
+    // One client for every room; its limit keeps each room's share of a job process
+    // (STT_CONCURRENCY per room), so captions wait no longer than with a process per room.
+    stt: createSpeechToText({ ...config, STT_CONCURRENCY: config.STT_CONCURRENCY * maxRooms }, { logger }),
     s3: createS3Client(config),
     logger: createLogger('agent', config.LOG_LEVEL),
   };
