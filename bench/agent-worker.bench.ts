@@ -2,12 +2,12 @@
  * Agent benchmark, deployed shape: `npm run bench -- agent-worker` (also run by `npm run bench -- agent`).
  *
  * The compiled `meeting-agent worker` (dist/src/cli.js, as in the Docker image) with
- * WORKER_EXECUTOR=in-process registers with a real LiveKit and receives K rooms by dispatch, like in
+ * WORKER_EXECUTOR=in-process (BENCH_WORKER_EXECUTOR=process: a job process per room) registers with a real LiveKit and receives K rooms by dispatch, like in
  * production; each room plays the fixture meeting (4 microphones, 3 speaking, 2 min 28 s) through
  * publisher bots, with a listener bot receiving the captions. Speech-to-text is the replay server at
  * 300-800 ms. Everything is measured from outside the worker, through /proc:
  *   - memory: the registered worker at rest (VAD loaded), its peak resident memory with K rooms
- *     (with any ffmpeg child alive at the sample), and the memory per added room;
+ *     (with its children alive at the sample: ffmpeg, job processes), and the memory per added room;
  *   - CPU seconds per speaker-hour (one microphone for one hour): the worker's own ticks plus its
  *     reaped children's (ffmpeg encodes), while the rooms play;
  *   - keeping up: every utterance captioned in its room, no utterance deferred, and the worker never
@@ -39,6 +39,8 @@ import { childrenOf, percentile, procStatFields, rssOf } from './proc-stat.js';
 const STT_LATENCY: [number, number] = [300, 800];
 const CLOCK_TICKS = 100;
 const roomCounts = (process.env.BENCH_AGENT_ROOMS ?? '1,2,4').split(',').map(Number);
+/** BENCH_WORKER_EXECUTOR=process measures the job-process-per-room shape the same way. */
+const executor = process.env.BENCH_WORKER_EXECUTOR === 'process' ? 'process' : 'in-process';
 const script = fixtureScript();
 const playMs = Math.min(script.durationMs, Number(process.env.BENCH_PLAY_SECONDS ?? Infinity) * 1000);
 const truth = script.utterances.filter((u) => u.endMs <= playMs);
@@ -56,10 +58,19 @@ const redis = createRedisConnection(services.env.REDIS_URL);
 const store = new MeetingStore(redis, { retentionDays: 1 });
 const deferredQueue = openQueue(QUEUE.deferredStt, redis);
 
-/** CPU seconds of a process and of its reaped children. */
+/** CPU seconds of a process, of its reaped children (ffmpeg encodes) and of its live children (job processes). */
 function cpuSeconds(pid: number): number {
   const f = procStatFields(pid);
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+  let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  for (const c of childrenOf(pid)) {
+    try {
+      const cf = procStatFields(c);
+      ticks += Number(cf[11]) + Number(cf[12]) + Number(cf[13]) + Number(cf[14]);
+    } catch {
+      // gone meanwhile: its ticks are in the parent's reaped children now
+    }
+  }
+  return ticks / CLOCK_TICKS;
 }
 const treeRss = (pid: number) => rssOf(pid) + childrenOf(pid).reduce((a, c) => a + rssOf(c), 0);
 
@@ -89,7 +100,7 @@ async function startWorker(agentName: string): Promise<{ pid: number; logs: stri
       STT_PROVIDER: 'openai-compatible',
       STT_BASE_URL: `${stt.url}/v1`,
       STT_MODEL: 'whisper-large-v3',
-      WORKER_EXECUTOR: 'in-process',
+      WORKER_EXECUTOR: executor,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -206,7 +217,7 @@ try {
   }
   const first = runs[0];
   console.log(
-    `\nAgent, deployed shape: compiled \`meeting-agent worker\` (WORKER_EXECUTOR=in-process) receiving K rooms by dispatch; fixture meeting (${microphones} microphones, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms`,
+    `\nAgent, deployed shape: compiled \`meeting-agent worker\` (WORKER_EXECUTOR=${executor}) receiving K rooms by dispatch; fixture meeting (${microphones} microphones, ${(playMs / 1000).toFixed(0)} s), speech-to-text replayed at ${STT_LATENCY[0]}-${STT_LATENCY[1]} ms`,
   );
   console.log('| rooms in the worker | worker at rest | peak RSS | memory per added room | CPU per speaker-hour | CPU (% of one core) | captions | deferred | VAD > 1 s behind | utterance end → caption received p50 / p95 | load (1 min) | keeps up |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');

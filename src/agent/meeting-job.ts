@@ -49,8 +49,9 @@ export interface SharedResources {
   logger?: Logger;
 }
 
-/** Shutdown reasons of a job that did not do its work (reported to LiveKit as failed). */
-export const FAILED_JOB_REASONS: ReadonlySet<string> = new Set(['invalid dispatch metadata', 'start failed']);
+/** Shutdown reasons of a job that did not do its work (the in-process executor reports them to LiveKit as failed). */
+const FAILED = { invalidMetadata: 'invalid dispatch metadata', startFailed: 'start failed' } as const;
+export const FAILED_JOB_REASONS: ReadonlySet<string> = new Set(Object.values(FAILED));
 
 export async function runMeetingJob(ctx: MeetingJobContext, shared: SharedResources, connect: () => Promise<void>): Promise<void> {
   const config = loadConfig('worker');
@@ -60,7 +61,7 @@ export async function runMeetingJob(ctx: MeetingJobContext, shared: SharedResour
     metadata = parseDispatchMetadata(ctx.job.metadata);
   } catch (e) {
     logger.error({ err: e }, 'dispatch refused');
-    ctx.shutdown('invalid dispatch metadata');
+    ctx.shutdown(FAILED.invalidMetadata);
     return;
   }
   const room = ctx.job.room?.name ?? ctx.room.name ?? '';
@@ -113,7 +114,7 @@ export async function runMeetingJob(ctx: MeetingJobContext, shared: SharedResour
   } catch (e) {
     log.error({ err: e }, 'could not start transcribing');
     await cleanup();
-    ctx.shutdown('start failed');
+    ctx.shutdown(FAILED.startFailed);
   }
 }
 
