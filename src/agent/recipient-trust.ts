@@ -39,10 +39,9 @@ export function hasValidSignature(signingKey: string | undefined, identity: stri
 /** Whether a participant may rewrite its own attributes, as LiveKit's server says. Throws when it cannot tell. */
 export type MetadataPermission = (identity: string) => Promise<boolean>;
 
-/** The permission read from the server API for one room (retried once: the participant may be joining). */
+/** The permission read from the server API for one room (three attempts, 200 ms then 400 ms apart: the participant may be joining). */
 export function serverMetadataPermission(client: Pick<RoomServiceClient, 'getParticipant'>, room: string): MetadataPermission {
   return async (identity) => {
-    // Three attempts, 200 ms then 400 ms apart.
     const info = await pRetry(() => client.getParticipant(room, identity), { retries: 2, minTimeout: 200, factor: 2 });
     // No permission block means the token's defaults, where canUpdateOwnMetadata is false.
     return info.permission?.canUpdateMetadata === true;
