@@ -21,10 +21,7 @@ import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { meetingKeys, roomKeys } from '../../src/meeting/redis-keys.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { SequenceCounter } from '../../src/agent/sequence-counter.js';
-import { UtteranceProcessor } from '../../src/agent/utterance-processor.js';
-import { createLogger } from '../../src/logging.js';
 import { segmentId } from '../../src/meeting/segment.js';
-import { createSpeechToText } from '../../src/pipelines/stt/index.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { eraseMeeting } from '../../src/pipelines/erase-meeting.js';
 import { SentMarkers } from '../../src/pipelines/email/mailer.js';
@@ -34,6 +31,7 @@ import { ensureBucket, installRetentionLifecycle, MeetingArtifacts, retentionRul
 import { FIXTURE_CASSETTE } from '../agent/harness.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { startHarness, until, type Harness } from './harness.js';
+import { spoolingProcessor, toneUtterance } from './spooling.js';
 import { fixtureMeeting, segmentsFor } from './meeting-fixtures.js';
 
 const RETENTION_DAYS = 30;
@@ -322,37 +320,8 @@ describe('retention tags on everything under a meeting\u2019s prefix (spooled au
   /** Runs utterances through the agent's processor while speech-to-text answers 503: they end in the spool. */
   async function spoolUtterances(meetingId: string, n: number): Promise<void> {
     stt.setFaults({ route: 'openai.transcriptions', status: 503 });
-    const processor = new UtteranceProcessor({
-      meetingId,
-      language: 'fr',
-      stt: createSpeechToText(
-        { STT_PROVIDER: 'openai-compatible', STT_BASE_URL: `${stt.url}/v1`, STT_API_KEY: '', STT_MODEL: 'whisper-large-v3', STT_CONCURRENCY: 2, STT_TIMEOUT_MS: 5_000 },
-        { retry: { maxAttempts: 1 } },
-      ),
-      queues: h.queues,
-      s3: h.s3,
-      bucket: h.bucket,
-      prefix: 'meetings/',
-      retentionDays: RETENTION_DAYS,
-      captions: async () => undefined,
-      liveDeadlineMs: 5_000,
-      logger: createLogger('test', 'silent'),
-    });
-    for (let sequence = 0; sequence < n; sequence++) {
-      // One second of a 440 Hz tone: what matters is that it cannot be transcribed now.
-      const samples = Int16Array.from({ length: 16_000 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 16_000)));
-      processor.submit({
-        participant: { identity: 'alice', name: 'Alice' },
-        trackSid: 'TR_x',
-        sequence,
-        segmentId: segmentId('alice', sequence),
-        startMs: sequence * 2000,
-        endMs: sequence * 2000 + 1000,
-        startedAt: new Date().toISOString(),
-        audio: { samples, sampleRate: 16_000, channels: 1 },
-        cutAt: performance.now(),
-      });
-    }
+    const processor = spoolingProcessor({ meetingId, sttUrl: stt.url, queues: h.queues, s3: h.s3, bucket: h.bucket, retentionDays: RETENTION_DAYS });
+    for (let sequence = 0; sequence < n; sequence++) processor.submit(toneUtterance(sequence));
     await processor.drain(20_000);
     expect(processor.stats.deferred).toBe(n);
   }

@@ -11,17 +11,16 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { UtteranceProcessor } from '../../src/agent/utterance-processor.js';
 import { startRedisServer, type RedisServer } from '../../src/local/redis-server.js';
 import { createLogger } from '../../src/logging.js';
 import { createRedisConnection } from '../../src/meeting/redis-connection.js';
 import { segmentId } from '../../src/meeting/segment.js';
 import { MeetingQueues } from '../../src/pipelines/queues/producers.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
-import { createSpeechToText } from '../../src/pipelines/stt/index.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { ensureBucket } from '../../src/storage/meeting-artifacts.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
+import { spoolingProcessor, toneUtterance } from './spooling.js';
 
 const services = inject('services');
 let redis: RedisServer;
@@ -57,35 +56,16 @@ async function spoolOne(meetingId: string, addDeferredStt: MeetingQueues['addDef
       cb();
     },
   });
-  const processor = new UtteranceProcessor({
+  const processor = spoolingProcessor({
     meetingId,
-    language: 'fr',
-    stt: createSpeechToText(
-      { STT_PROVIDER: 'openai-compatible', STT_BASE_URL: `${stt.url}/v1`, STT_API_KEY: '', STT_MODEL: 'whisper-large-v3', STT_CONCURRENCY: 2, STT_TIMEOUT_MS: 5_000 },
-      { retry: { maxAttempts: 1 } },
-    ),
+    sttUrl: stt.url,
     queues: { addSegment: (s) => queues.addSegment(s), addDeferredStt },
     s3,
     bucket,
-    prefix: 'meetings/',
     retentionDays: 1,
-    captions: async () => undefined,
-    liveDeadlineMs: 5_000,
     logger: createLogger('agent', 'info', sink),
   });
-  // One second of a 440 Hz tone: what it says does not matter, only that it cannot be transcribed now.
-  const samples = Int16Array.from({ length: 16_000 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 16_000)));
-  processor.submit({
-    participant: { identity: 'alice', name: 'Alice' },
-    trackSid: 'TR_x',
-    sequence: 0,
-    segmentId: segmentId('alice', 0),
-    startMs: 0,
-    endMs: 1000,
-    startedAt: new Date().toISOString(),
-    audio: { samples, sampleRate: 16_000, channels: 1 },
-    cutAt: performance.now(),
-  });
+  processor.submit(toneUtterance(0));
   await processor.drain(20_000);
   expect(processor.stats.deferred).toBe(1);
   return lines;
