@@ -9,7 +9,10 @@
  * plus the admin routes /__replay/faults (GET, POST adds, DELETE clears), /__replay/stats and
  * /__replay/unmatched. Nothing of a request's content is logged.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { ZodError } from 'zod';
 import { loadCassette, type ChatEntry, type Provider, type SilenceEntry, type TranscriptionEntry } from './cassette.js';
@@ -21,7 +24,7 @@ import { errorBody, faultMessage, HttpError, readBody, send, sendError, sendJson
 import { Recorder, type Upstream } from './recorder.js';
 import { checkEntryFingerprint, DEFAULT_MATCH_OPTIONS, type MatchMethod, type MatchOptions } from './transcription-match.js';
 import { analyseUpload, answerTranscription, type Reply } from './transcription-replay.js';
-import { parseTranscriptionRequest } from './transcription-request.js';
+import { parseTranscriptionRequest, type TranscriptionRequest } from './transcription-request.js';
 import { scriptedChatReply, scriptedTranscriptionReply, type RouteScript, type ScriptedCall } from './scripted.js';
 
 export type ReplayMode = 'replay' | 'record';
@@ -62,6 +65,13 @@ export interface ReplayServerOptions {
   onRequest?: (e: ReplayLogEvent) => void;
   /** Called for every request no cassette entry matched (tests can fail fast on it). */
   onUnmatched?: (u: UnmatchedRequest) => void;
+  /**
+   * Folder to keep every transcription upload in, to study matches offline: one subfolder per
+   * server, `<n>-<outcome>.<ext>` (the uploaded bytes) and `<n>-<outcome>.json` (duration, entry,
+   * score, method, offset, or the closest miss); scripts/replay-match-study.ts re-scores them. Default: the REPLAY_DUMP_DIR environment variable, else nothing is kept. Test
+   * tooling only: it writes the uploaded audio to disk.
+   */
+  dumpUploadsTo?: string;
 }
 
 export interface UnmatchedRequest {
@@ -158,6 +168,18 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
   };
   const stats = (): ReplayStats => ({ ...structuredClone(counters), recorded: recorder?.recorded ?? 0 });
 
+  const dumpRoot = options.dumpUploadsTo ?? process.env.REPLAY_DUMP_DIR;
+  const dumpDir = dumpRoot ? join(dumpRoot, `${new Date().toISOString().replace(/[:.]/g, '')}-${provider}-${randomUUID().slice(0, 4)}`) : undefined;
+  let dumped = 0;
+  const dumpUpload = (tr: TranscriptionRequest, outcome: string, info: Record<string, unknown>) => {
+    if (!dumpDir) return;
+    const name = `${String(++dumped).padStart(4, '0')}-${outcome}`;
+    const ext = /\.([a-z0-9]{2,5})$/i.exec(tr.file.name)?.[1] ?? 'bin';
+    mkdirSync(dumpDir, { recursive: true });
+    writeFileSync(join(dumpDir, `${name}.${ext}`), tr.file.bytes);
+    writeFileSync(join(dumpDir, `${name}.json`), `${JSON.stringify({ at: new Date().toISOString(), outcome, ...info }, null, 2)}\n`);
+  };
+
   const noteUnmatched = (u: UnmatchedRequest) => {
     unmatched.push(u);
     bump('unmatched', u.route);
@@ -246,11 +268,14 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
     const upload = await analyseUpload(tr, silenceFloorDb);
     if (recorder) return reply(res, route, await recorder.transcription(tr, upload, auth), 'recorded');
     const outcome = answerTranscription(tr, upload, { transcriptions, onSilence }, matchOpts);
+    const durationSec = Math.round(upload.durationSec * 1000) / 1000;
     if (outcome.kind === 'silence') {
+      dumpUpload(tr, 'silence', { durationSec });
       bump('silence', route);
       return reply(res, route, outcome.reply, 'silence', outcome.entryId ?? undefined);
     }
     if (outcome.kind === 'matched') {
+      dumpUpload(tr, 'matched', { durationSec, entryId: outcome.entryId, score: outcome.score, method: outcome.method, fromSec: outcome.fromSec });
       bump('matched', route);
       return { ...reply(res, route, outcome.reply, 'matched', outcome.entryId), match: { score: outcome.score, method: outcome.method } };
     }
@@ -263,6 +288,7 @@ export async function startReplayServer(options: ReplayServerOptions): Promise<R
       minScore: matchOpts.minScore,
       minInside: matchOpts.minInside,
     };
+    dumpUpload(tr, 'unmatched', { durationSec, closest: outcome.miss.closest });
     noteUnmatched({ route, at: new Date().toISOString(), lookedFor, closest: outcome.miss.closest });
     throw unmatchedError(
       route,

@@ -102,7 +102,7 @@ describe('transcription matching under load', () => {
     const recorded = new Map(
       (await loadCassette(CASSETTE)).transcriptions.filter((e) => e.provider === 'openai').map((e) => [e.id, decodeFingerprint(e.audio.fingerprint.data)]),
     );
-    const methods: string[] = [];
+    let unmatchedWithOneOffset = 0;
     for (const [i, u] of script.utterances.entries()) {
       const flac = await throughLiveKitOpus(underLoad(cut(tracks.get(u.speaker)!, u.startMs - 300, u.endMs + 300), i + 1));
       const pcm = (await decodeToPcm(flac)).samples;
@@ -110,14 +110,13 @@ describe('transcription matching under load', () => {
       expect(res.status, u.id).toBe(200);
       expect(((await res.json()) as { text: string }).text, u.id).toBe(u.text.trim());
       expect(Number(res.headers.get(MATCH_SCORE_HEADER)), u.id).toBeGreaterThanOrEqual(0.8);
-      const method = res.headers.get(MATCH_METHOD_HEADER) ?? '';
-      methods.push(method);
-      // "blocks" only when no single offset in any recorded track reaches the score.
+      // The path had to skip or insert frames: the header says the machine was busy.
+      expect(res.headers.get(MATCH_METHOD_HEADER), u.id).toBe('elastic');
       const bestWhole = Math.max(...[...recorded.values()].map((r) => alignFingerprint(fingerprintPcm(pcm), r)?.score ?? 0));
-      expect(method, `${u.id}: best single offset ${bestWhole.toFixed(3)}`).toBe(bestWhole >= 0.8 ? 'whole' : 'blocks');
+      if (bestWhole < 0.8) unmatchedWithOneOffset++;
     }
-    // The damage is real: most of these uploads were unmatched with one offset per upload.
-    expect(methods.filter((m) => m === 'blocks').length).toBeGreaterThanOrEqual(script.utterances.length / 2);
+    // The damage is real: most of these uploads score under 0.8 with one offset per upload.
+    expect(unmatchedWithOneOffset).toBeGreaterThanOrEqual(script.utterances.length / 2);
     expect(server.unmatched).toEqual([]);
   }, 120_000);
 

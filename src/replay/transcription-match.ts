@@ -1,18 +1,20 @@
 /**
- * Finds the recorded audio an upload was cut from: the cassette entry and offset where the
- * upload's energy envelope correlates best, and the window of recorded segments to answer with.
+ * Finds the recorded audio an upload was cut from: the cassette entry and the stretch of it whose
+ * loudness envelope the upload follows, and the window of recorded segments to answer with.
  *
- * First with one offset for the whole upload. When no entry reaches the score that way, again in
- * 2 s blocks that may each move up to 500 ms from their neighbour: on a busy machine the live
- * WebRTC path inserts concealment and drops audio, so a faithful upload no longer fits any single
- * offset (issue 11). The hit says which way it matched and with what score, so a test can tell a
- * busy machine (blocks) from a bad cut (no match at all).
+ * One method (elastic-alignment.ts): the upload is followed frame by frame through the recording,
+ * so gaps the live WebRTC path inserts on a busy machine, the 20-60 ms it drops to catch up, and a
+ * frame of Opus blur no longer sink a short or damaged upload (issues 11 and 15); the score is the
+ * fraction of speech frames whose loudness agrees. The hit says whether one offset fitted the whole
+ * upload (`whole`) or the path had to skip or insert frames (`elastic`), with the score, so a test
+ * can tell a busy machine from a bad cut (no match at all).
  */
 import type { Provider, SilenceEntry, TranscriptionEntry } from './cassette.js';
-import { alignFingerprint, alignInBlocks, decodeFingerprint, type Alignment, type Fingerprint } from './fingerprint.js';
+import { alignElastic, type ElasticAlignment } from './elastic-alignment.js';
+import { decodeFingerprint, type Fingerprint } from './fingerprint.js';
 
 export interface MatchOptions {
-  /** Lowest correlation accepted as "the same audio" (0..1). */
+  /** Lowest fraction of speech frames that must agree for "the same audio" (0..1). */
   minScore: number;
   /** Lowest fraction of the upload that must lie inside the recorded audio. */
   minInside: number;
@@ -28,12 +30,12 @@ export interface TranscriptionQuery {
   fingerprint: Fingerprint;
 }
 
-/** `whole`: one offset fits the whole upload; `blocks`: it took 2 s blocks with gaps and drops between them. */
-export type MatchMethod = 'whole' | 'blocks';
+/** `whole`: one offset fits the whole upload; `elastic`: the path skipped recorded frames or inserted upload frames (gaps, drops). */
+export type MatchMethod = 'whole' | 'elastic';
 
 export interface TranscriptionHit {
   entry: TranscriptionEntry;
-  alignment: Alignment;
+  alignment: ElasticAlignment;
   method: MatchMethod;
   /** Where the upload starts in the recorded audio, seconds (may be slightly negative). */
   fromSec: number;
@@ -77,23 +79,17 @@ export function matchTranscription(
   const candidates = entries.filter((e) => e.provider === q.provider && modelFits(e.model, q.model) && languageFits(e.language, q.language));
   const comparable = candidates.filter((e) => fingerprintOf(e).frameMs === q.fingerprint.frameMs);
   const frameSec = q.fingerprint.frameMs / 1000;
-  const uploadFrames = q.fingerprint.frames.length;
-  let best: { entry: TranscriptionEntry; alignment: Alignment; method: MatchMethod; spanFrames: number } | null = null;
+  let best: { entry: TranscriptionEntry; alignment: ElasticAlignment } | null = null;
   // Strictly better only: on a tie the earlier entry (per-speaker tracks before the mix) wins.
   for (const entry of comparable) {
-    const alignment = alignFingerprint(q.fingerprint, fingerprintOf(entry), opts.minInside);
-    if (alignment && (!best || alignment.score > best.alignment.score)) best = { entry, alignment, method: 'whole', spanFrames: uploadFrames };
-  }
-  if (!best || best.alignment.score < opts.minScore) {
-    for (const entry of comparable) {
-      const alignment = alignInBlocks(q.fingerprint, fingerprintOf(entry));
-      if (!alignment || alignment.inside < opts.minInside) continue;
-      if (!best || alignment.score > best.alignment.score) best = { entry, alignment, method: 'blocks', spanFrames: alignment.spanFrames };
-    }
+    const alignment = alignElastic(q.fingerprint, fingerprintOf(entry));
+    if (!alignment || alignment.inside < opts.minInside) continue;
+    if (!best || alignment.score > best.alignment.score) best = { entry, alignment };
   }
   if (best && best.alignment.score >= opts.minScore) {
-    const { entry, alignment, method } = best;
-    return { hit: { entry, alignment, method, fromSec: alignment.offsetFrames * frameSec, spanSec: best.spanFrames * frameSec } };
+    const { entry, alignment } = best;
+    const method: MatchMethod = alignment.moves === 0 ? 'whole' : 'elastic';
+    return { hit: { entry, alignment, method, fromSec: alignment.offsetFrames * frameSec, spanSec: alignment.spanFrames * frameSec } };
   }
   return {
     miss: {
@@ -104,7 +100,7 @@ export function matchTranscription(
             score: Math.round(best.alignment.score * 1000) / 1000,
             offsetSec: best.alignment.offsetFrames * frameSec,
             inside: Math.round(best.alignment.inside * 100) / 100,
-            method: best.method,
+            method: best.alignment.moves === 0 ? 'whole' : 'elastic',
           }
         : null,
     },
