@@ -76,7 +76,11 @@ export class WorkerConnection {
         const session = await this.#open();
         attempts = 0;
         await session;
-        if (!this.#closed) this.#o.logger.warn('worker connection to LiveKit lost; reconnecting');
+        if (this.#closed) break;
+        // As agents-js: a lost session counts as the first failed attempt (2 s before trying again).
+        attempts = 1;
+        this.#o.logger.warn({ delaySeconds: 2 }, 'worker connection to LiveKit lost; reconnecting');
+        await sleep(2_000);
       } catch (e) {
         if (this.#closed) break;
         if (attempts >= max) throw new Error(`could not reach LiveKit's agent service (${this.#o.url}) after ${attempts} attempts: ${e instanceof Error ? e.message : String(e)}`);
