@@ -50,7 +50,7 @@ describe('the agent transcribes the fixture meeting', () => {
     await stt?.close();
   });
 
-  it('queues one segment per utterance, with the right speaker, in order, within 300 ms of the truth', async () => {
+  it('queues every utterance as pieces of whole sentences, with the right speaker, in order, within 300 ms of the truth', async () => {
     const segments = await probe.segments(meetingId);
     const meeting = await probe.store.get(meetingId);
     const zero = Date.parse(meeting!.startedAt!);
@@ -60,18 +60,18 @@ describe('the agent transcribes the fixture meeting', () => {
     expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(50);
     // Meeting time of a ground-truth instant (ms into the fixture).
     const meetingMs = (fixtureMs: number) => starts[0]! + fixtureMs - zero;
-    // Each segment belongs to one utterance of its speaker, and the pieces of an utterance give back
-    // its words. With the default CAPTION_SENTENCE_PAUSES=false (no fixture utterance reaches half of
-    // MAX_UTTERANCE_SECONDS) that is exactly one segment per utterance; with sentence pauses on, an
-    // utterance past 3.5 s of speech would come in pieces (checked offline in utterance-cuts.test.ts).
-    expect(segments.map((s) => s.participant.identity)).toEqual(truth.map((u) => u.speaker));
+    // An utterance past 3.5 s of speech is cut at its sentence pauses (live captions, on by
+    // default): each piece belongs to one utterance of its speaker, the pieces of an utterance follow
+    // each other in the queue, and together give back its words.
     const ownerOf = (s: (typeof segments)[number]) =>
       truth.filter((u) => u.speaker === s.participant.identity && s.startMs < meetingMs(u.endMs) + 300 && s.endMs > meetingMs(u.startMs) - 300);
     for (const s of segments) expect(ownerOf(s), `${s.segmentId} at ${s.startMs} ms`).toHaveLength(1);
+    expect(segments.map((s) => truth.indexOf(ownerOf(s)[0]!))).toEqual([...segments.map((s) => truth.indexOf(ownerOf(s)[0]!))].sort((a, b) => a - b));
     const pieces = truth.map((u) => segments.filter((s) => ownerOf(s)[0] === u));
+    expect(segments.length).toBeLessThanOrEqual(Math.ceil(truth.length * 1.2)); // 26 for 22 utterances offline
     for (const [i, u] of truth.entries()) {
       const own = pieces[i]!;
-      expect(own, u.id).toEqual([segments[i]]);
+      expect(own.length, u.id).toBeGreaterThan(0);
       expect(own.flatMap((s) => words(s.text)), u.id).toEqual(words(u.text));
       expect(Math.abs(own[0]!.startMs - meetingMs(u.startMs)), `${u.id} start`).toBeLessThan(300);
       expect(Math.abs(own.at(-1)!.endMs - meetingMs(u.endMs)), `${u.id} end`).toBeLessThan(300);
@@ -103,7 +103,8 @@ describe('the agent transcribes the fixture meeting', () => {
   });
 
   it('sends a caption for every utterance, on behalf of its speaker, with the transcription attributes', async () => {
-    const segments = await probe.segments(meetingId);
+    // A piece transcribed as nothing is queued (the finaliser counts it) but not captioned.
+    const segments = (await probe.segments(meetingId)).filter((s) => s.text.trim() !== '');
     await listener.waitForCaptions((c) => c.length >= segments.length, 10_000);
     expect(listener.captions.map((c) => c.senderIdentity)).toEqual(segments.map((s) => s.participant.identity));
     for (const [i, c] of listener.captions.entries()) {

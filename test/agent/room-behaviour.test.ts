@@ -33,7 +33,9 @@ describe('the agent in a live room', () => {
 
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
-    worker = await startAgentWorker(services, stt.url, { RECIPIENT_SIGNING_KEY: SIGNING_KEY });
+    // One segment per utterance (sentence-pause cuts off): this file checks who is transcribed when,
+    // utterance by utterance; where sentence pauses cut is checked in fixture-meeting / long-monologue.
+    worker = await startAgentWorker(services, stt.url, { RECIPIENT_SIGNING_KEY: SIGNING_KEY, CAPTION_SENTENCE_PAUSES: 'false' });
     probe = new QueueProbe(services);
   }, 60_000);
 

@@ -40,7 +40,9 @@ describe('speech-to-text outage during a meeting', () => {
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
     // A live transcription slower than 4 s is given up and spooled.
-    worker = await startAgentWorker(services, stt.url, { STT_TIMEOUT_MS: '4000' });
+    // One segment per utterance (sentence-pause cuts off): this file counts utterances live and spooled;
+    // where sentence pauses cut is checked in fixture-meeting / long-monologue.
+    worker = await startAgentWorker(services, stt.url, { STT_TIMEOUT_MS: '4000', CAPTION_SENTENCE_PAUSES: 'false' });
     probe = new QueueProbe(services);
     await probe.redis.flushdb();
   }, 60_000);
