@@ -16,9 +16,9 @@ import { SENTENCE_AFTER_MS, UtteranceSegmenter, type CutUtterance, type Segmente
 
 const script = fixtureScript();
 const toMs = (sample: number) => (sample * 1000) / SILERO_SAMPLE_RATE;
-/** Sentence pauses off (the live agent's default, CAPTION_SENTENCE_PAUSES=false): only Silero's end of speech ends an utterance under 15 s. */
+/** Sentence pauses off (recordings, and CAPTION_SENTENCE_PAUSES=false): only Silero's end of speech ends an utterance under 15 s. */
 const SILERO_END_ONLY: SegmenterOptions = { maxUtteranceMs: 30_000 };
-/** Sentence pauses on (CAPTION_SENTENCE_PAUSES=true). */
+/** Sentence pauses on (the live agent's default, CAPTION_SENTENCE_PAUSES=true). */
 const SENTENCE_PAUSES: SegmenterOptions = { maxUtteranceMs: 30_000, sentenceAfterMs: SENTENCE_AFTER_MS };
 
 interface Cut extends CutUtterance {

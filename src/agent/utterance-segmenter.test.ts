@@ -13,9 +13,9 @@ function feed(seg: UtteranceSegmenter, speaking: (ms: number) => boolean, totalM
 }
 
 const ms = (samples: number) => (samples * 1000) / SR;
-/** Sentence pauses on, as the live agent runs with CAPTION_SENTENCE_PAUSES=true. */
+/** Sentence pauses on, as the live agent runs by default (CAPTION_SENTENCE_PAUSES=true). */
 const ON: SegmenterOptions = { maxUtteranceMs: 30_000, sentenceAfterMs: SENTENCE_AFTER_MS };
-/** The default (CAPTION_SENTENCE_PAUSES=false, and recordings): no sentence pauses. */
+/** The segmenter's default (recordings, and CAPTION_SENTENCE_PAUSES=false): no sentence pauses. */
 const OFF: SegmenterOptions = { maxUtteranceMs: 30_000 };
 
 /**
