@@ -103,7 +103,9 @@ describe('several rooms in one worker process', () => {
 
   beforeAll(async () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
-    worker = await startAgentWorker(services, stt.url, { WORKER_EXECUTOR: 'in-process', WORKER_MAX_ROOMS: '4' }, { preload: ['./test/agent/room-fault.ts'] });
+    // One segment per utterance (sentence-pause cuts off): this file counts and faults utterances by
+    // their rank; where sentence pauses cut is checked in fixture-meeting / long-monologue.
+    worker = await startAgentWorker(services, stt.url, { WORKER_EXECUTOR: 'in-process', WORKER_MAX_ROOMS: '4', CAPTION_SENTENCE_PAUSES: 'false' }, { preload: ['./test/agent/room-fault.ts'] });
     workers.push(worker);
     probe = new QueueProbe(services);
   }, 60_000);
@@ -181,7 +183,7 @@ describe('several rooms in one worker process', () => {
     const [first] = rooms;
     const before = await probe.segments(first!.meetingId);
     const endedAt = (await probe.store.get(first!.meetingId))?.endedAt;
-    const again = await startAgentWorker(services, stt.url, { WORKER_EXECUTOR: 'in-process' }, { agentName: worker.agentName });
+    const again = await startAgentWorker(services, stt.url, { WORKER_EXECUTOR: 'in-process', CAPTION_SENTENCE_PAUSES: 'false' }, { agentName: worker.agentName });
     workers.push(again);
     await dispatchAgent(services, first!.room, again.agentName, { meetingId: first!.meetingId, language: 'fr' });
     await again.waitForLog(/this meeting has already ended; leaving/, 20_000);
