@@ -12,6 +12,7 @@ import type { ReadableStreamDefaultReader } from 'node:stream/web';
 import type { Logger } from '../logging.js';
 import { SILERO_SAMPLE_RATE, SILERO_WINDOW_SAMPLES, type SpeechModel, type SpeechScorer } from './silero-vad.js';
 import { UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
+import { TrackClock } from './track-clock.js';
 
 export const CAPTURE_SAMPLE_RATE = SILERO_SAMPLE_RATE;
 
@@ -52,9 +53,7 @@ export class TrackCapture {
   /** Samples of a frame that did not fill a whole window yet. */
   #partial = new Int16Array(SILERO_WINDOW_SAMPLES);
   #partialLength = 0;
-  /** (first sample, meeting ms of that sample) anchors, in order. */
-  readonly #anchors: { sample: number; ms: number }[] = [];
-  #pushed = 0;
+  readonly #clock = new TrackClock(CAPTURE_SAMPLE_RATE, GAP_RESYNC_MS);
   #stopped = false;
   readonly #done: Promise<void>;
 
@@ -69,7 +68,7 @@ export class TrackCapture {
 
   /** Samples received so far (for load figures). */
   get samplesReceived(): number {
-    return this.#pushed;
+    return this.#clock.samples;
   }
 
   /** Samples the VAD has analysed: behind `samplesReceived` by the VAD's backlog (at most a window, at rest). */
@@ -90,17 +89,8 @@ export class TrackCapture {
     await this.#done;
   }
 
-  #toMeetingMs(sample: number): number {
-    let anchor = this.#anchors[0] ?? { sample: 0, ms: 0 };
-    for (const a of this.#anchors) {
-      if (a.sample > sample) break;
-      anchor = a;
-    }
-    return Math.max(0, anchor.ms + ((sample - anchor.sample) * 1000) / CAPTURE_SAMPLE_RATE);
-  }
-
   #emit(cut: CutUtterance): void {
-    this.#opts.onUtterance({ ...cut, startMs: Math.round(this.#toMeetingMs(cut.speechStartSample)), endMs: Math.round(this.#toMeetingMs(cut.speechEndSample)) });
+    this.#opts.onUtterance({ ...cut, startMs: Math.round(this.#clock.toMeetingMs(cut.speechStartSample)), endMs: Math.round(this.#clock.toMeetingMs(cut.speechEndSample)) });
   }
 
   async #pump(): Promise<void> {
@@ -109,17 +99,7 @@ export class TrackCapture {
       for (;;) {
         const { done, value: frame } = await reader.read();
         if (done || this.#stopped) break;
-        const frameMs = (frame.samplesPerChannel * 1000) / frame.sampleRate;
-        const now = this.#opts.meetingClock();
-        const last = this.#anchors.at(-1);
-        // The frame was captured about one frame before it arrived.
-        if (!last) {
-          this.#anchors.push({ sample: 0, ms: now - frameMs });
-        } else {
-          const expected = last.ms + ((this.#pushed - last.sample) * 1000) / CAPTURE_SAMPLE_RATE;
-          if (now - frameMs - expected > GAP_RESYNC_MS) this.#anchors.push({ sample: this.#pushed, ms: now - frameMs });
-        }
-        this.#pushed += frame.samplesPerChannel;
+        this.#clock.onFrame(this.#opts.meetingClock(), frame.samplesPerChannel);
         this.#cutWindows(frame.data.subarray(0, frame.samplesPerChannel));
       }
     } catch (e) {
