@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { throughLiveKitOpus } from '../../test/replay/synth-meeting.js';
+import { concat, throughLiveKitOpus } from '../../test/replay/synth-meeting.js';
 import { decodeToPcm } from '../pipelines/audio/ffmpeg.js';
 import { loadCassette, type OpenAiVerboseTranscription, type TranscriptionEntry } from './cassette.js';
 import { fingerprintPcm } from './fingerprint.js';
@@ -22,16 +22,6 @@ const ms = (x: number) => Math.round((x * RATE) / 1000);
 function random(seed: number): () => number {
   let s = seed;
   return () => (s = (s * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
-}
-
-function concat(parts: readonly Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Every `every()` samples, `insert(at)` is played (a gap, concealment) and/or `drop()` samples are lost. */

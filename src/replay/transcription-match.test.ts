@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cut, throughLiveKitOpus } from '../../test/replay/synth-meeting.js';
+import { concat, cut, throughLiveKitOpus } from '../../test/replay/synth-meeting.js';
 import { decodeToPcm } from '../pipelines/audio/ffmpeg.js';
 import { loadCassette } from './cassette.js';
 import { alignFingerprint, decodeFingerprint, fingerprintPcm } from './fingerprint.js';
@@ -55,16 +55,6 @@ function underLoad(samples: Int16Array, seed: number): Int16Array {
 function reordered(samples: Int16Array): Int16Array {
   const n = samples.length;
   return concat([3, 2, 1, 0].map((k) => samples.subarray(Math.floor((k * n) / 4), Math.floor(((k + 1) * n) / 4))));
-}
-
-function concat(parts: readonly Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function transcribe(server: ReplayServer, flac: Buffer): Promise<Response> {

@@ -160,3 +160,14 @@ export const DEFAULT_UTTERANCES: SynthUtterance[] = [
   { speaker: 'bruno', text: 'Je m’en charge, je prépare le calendrier pour vendredi prochain.' },
   { speaker: 'alice', text: 'Parfait, nous ferons le point mardi.' },
 ];
+
+/** The samples of `parts`, one after the other. */
+export function concat(parts: readonly Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
