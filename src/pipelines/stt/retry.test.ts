@@ -105,6 +105,23 @@ describe('withRetry', () => {
     expect(err?.message).toMatch(/within 50 ms/);
   });
 
+  it('abandons an attempt at its timeout even when the client ignores the abort, and retries it', async () => {
+    let first: (v: string) => void = () => undefined;
+    const t0 = performance.now();
+    const r = await withRetry(
+      ({ attempt }) =>
+        // A client whose abort never reaches its socket: the first answer only comes much later.
+        new Promise<string>((resolve) => {
+          if (attempt === 1) first = resolve;
+          else resolve('second');
+        }),
+      { ...policy, attemptTimeoutMs: 100 },
+    );
+    expect(r).toEqual({ value: 'second', attempts: 2 });
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    first('late'); // the abandoned answer arrives after all, and changes nothing
+  });
+
   it('ends at the deadline even with attempts left', async () => {
     const t0 = performance.now();
     const err = await withRetry(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), {

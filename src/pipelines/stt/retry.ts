@@ -144,8 +144,17 @@ export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, poli
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new DOMException('attempt timed out', 'TimeoutError')), Math.max(0, perAttempt));
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
+    // The attempt ends when its signal aborts, whether or not the client honours the signal: an
+    // abort that never reaches the socket (the Mistral SDK sends a clone of its Request, whose
+    // signal only follows the original's through a weak reference) would otherwise let one slow
+    // answer hold the call past STT_TIMEOUT_MS (seen once in 14 runs of the conformance suite).
+    const abandoned = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason as Error);
+      else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+    abandoned.catch(() => undefined);
     try {
-      return await op({ signal, attempt: n });
+      return await Promise.race([op({ signal, attempt: n }), abandoned]);
     } catch (e) {
       const error = normalise(e, { callerSignal, timedOut: timeout.signal.aborted, limitedByDeadline, timeoutMs: Math.round(perAttempt) });
       error.attempts = n;
