@@ -145,9 +145,10 @@ export async function withRetry<T>(op: (ctx: AttemptContext) => Promise<T>, poli
     const timer = setTimeout(() => timeout.abort(new DOMException('attempt timed out', 'TimeoutError')), Math.max(0, perAttempt));
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
     // The attempt ends when its signal aborts, whether or not the client honours the signal: an
-    // abort that never reaches the socket (the Mistral SDK sends a clone of its Request, whose
-    // signal only follows the original's through a weak reference) would otherwise let one slow
-    // answer hold the call past STT_TIMEOUT_MS (seen once in 14 runs of the conformance suite).
+    // abort that never reaches the socket would otherwise let one slow answer hold the call past
+    // STT_TIMEOUT_MS (seen once in 14 runs of the conformance suite). The Mistral SDK fetches a
+    // clone of its Request, and a clone stops following its source's signal after a garbage
+    // collection (nodejs/undici#4068, open and reproduced on undici 8.10.1 in 2026-09).
     const abandoned = new Promise<never>((_, reject) => {
       if (signal.aborted) reject(signal.reason as Error);
       else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
