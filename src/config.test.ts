@@ -44,8 +44,8 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/RETENTION_DAYS "thirty" is invalid/);
   });
 
-  it('cuts live utterances at sentence pauses unless CAPTION_SENTENCE_PAUSES is false, and names a wrong value', () => {
-    expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(true);
+  it('cuts live utterances at sentence pauses when CAPTION_SENTENCE_PAUSES is true (off by default), and names a wrong value', () => {
+    expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(false);
     expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'true' }).CAPTION_SENTENCE_PAUSES).toBe(true);
     expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'false' }).CAPTION_SENTENCE_PAUSES).toBe(false);
     expect(problemsOf({ ...valid, CAPTION_SENTENCE_PAUSES: 'yes' }, 'worker').message).toMatch(/CAPTION_SENTENCE_PAUSES "yes" is invalid: must be true or false/);

@@ -1,7 +1,7 @@
 /**
  * A speaker who talks for 95 s with 250 ms pauses between sentences (fluent speech: Silero's own
  * 550 ms end of speech never fires). The agent cuts the monologue at its sentence pauses
- * (CAPTION_SENTENCE_PAUSES, on by default), so a deaf or hard-of-hearing participant reads every
+ * (CAPTION_SENTENCE_PAUSES=true), so a deaf or hard-of-hearing participant reads every
  * sentence within 2.5 s of its end (issue #15), with speech-to-text answering in 300-800 ms; no word
  * is lost or doubled, and no piece is longer than MAX_UTTERANCE_SECONDS. The replay double matches
  * such one-sentence live uploads even when the machine is busy (src/replay/elastic-alignment.ts).
@@ -35,7 +35,7 @@ describe('a 95-second monologue with 250 ms pauses between sentences', () => {
   beforeAll(async () => {
     monologue = await makeMonologue(mkdtempSync(join(tmpdir(), 'monologue-')));
     stt = await startReplayServer({ provider: 'openai', cassettes: [monologue.cassette], faults: [{ route: 'openai.transcriptions', latencyMs: [300, 800] }] });
-    worker = await startAgentWorker(services, stt.url, { MAX_UTTERANCE_SECONDS: '30' });
+    worker = await startAgentWorker(services, stt.url, { MAX_UTTERANCE_SECONDS: '30', CAPTION_SENTENCE_PAUSES: 'true' });
     probe = new QueueProbe(services);
     listener = await joinAsListener({ url: services.LIVEKIT_URL, room, identity: 'lecteur', name: 'Lecteur', auth });
     bot = await joinAsSpeaker({ url: services.LIVEKIT_URL, auth, room, identity: 'orateur', name: 'Odile Renard', file: monologue.file, autoplay: false });
