@@ -4,6 +4,10 @@ import { defineConfig } from 'vitest/config';
 // cores to themselves: run alongside other files, the VAD falls behind real time and utterances
 // are lost. They run after the rest, one file at a time.
 const REALTIME = ['test/agent/**/*.test.ts', 'test/demo/**/*.test.ts', 'test/smoke/livekit.test.ts'];
+// The in-process worker (WORKER_EXECUTOR=in-process, off by default, issue #18) has its own
+// real-time file (about 95 s): it runs with TEST_IN_PROCESS_WORKER=1 (and in the soak with it set),
+// not in the default `npm test`, which keeps the suite under 15 minutes on 2 cores.
+const OPT_IN = process.env.TEST_IN_PROCESS_WORKER === '1' ? [] : ['test/agent/rooms-in-process.test.ts'];
 
 export default defineConfig({
   test: {
@@ -23,7 +27,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'realtime', include: REALTIME, fileParallelism: false, sequence: { groupOrder: 1 } },
+        test: { name: 'realtime', include: REALTIME, exclude: OPT_IN, fileParallelism: false, sequence: { groupOrder: 1 } },
       },
     ],
   },
