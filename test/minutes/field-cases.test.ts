@@ -200,6 +200,26 @@ describe('owners resolved the way people write names (field-case table)', () => 
     expect(ownerOf('Bruno')).toMatchObject({ owner: null, stats: { ambiguousOwners: 1, droppedOwners: 0 } });
   });
 
+  // Our own: how a meeting addresses people is no one else named; any way of naming Bruno Garnier is.
+  it.each([
+    ['Merci Bruno, tu prépares le planning.', 'Bruno Lefèvre'],
+    ['Monsieur Bruno prépare le planning.', 'Bruno Lefèvre'],
+    ['Alice Martin Bruno Lefèvre Chloé Dubois sont présents.', 'Bruno Lefèvre'],
+    ['Merci Bruno Garnier, vous préparez le planning.', null],
+    ['Monsieur Bruno Garnier prépare le planning.', null],
+    ['On attend GARNIER Bruno pour le planning.', null],
+    ['Présents : Alice Martin Bruno Garnier.', null],
+  ])('"Bruno", when the transcript says "%s": %s', (said, expected) => {
+    const other = buildTranscript({
+      meetingId: 'said', language: 'fr', startedAt: null, endedAt: null, participants,
+      segments: [{ ...segment('alice', 0, said), participant: participants[0]! }],
+    });
+    const r = new DraftResolver(other);
+    const owner = r.resolve(draft({ actionItems: [{ task: 'Planning', owner: 'Bruno', dueDate: null, turns: ['T001'] }] })).actionItems[0]?.owner?.name ?? null;
+    expect(owner).toBe(expected);
+    expect(r.stats.ambiguousOwners).toBe(expected === null ? 1 : 0);
+  });
+
   it.each(['Bruno Garnier', 'Jean Dupont', 'Garnier'])('"%s" (no participant): nobody', (written) => {
     expect(ownerOf(written)).toMatchObject({ owner: null, stats: { droppedOwners: 1 } });
   });

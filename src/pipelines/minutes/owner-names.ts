@@ -4,6 +4,8 @@
  * participant when every word of it is a word of the participant's name (an initial fits a word it
  * starts); it resolves to that participant only when exactly one participant fits and nobody else
  * the transcript names ("Bruno Garnier", not a participant) fits as well. Otherwise: nobody.
+ * Someone else named means a first and last name: "Merci Bruno" or "Monsieur Bruno" addresses
+ * someone, it names nobody new (a capital at a sentence's start is no sign of a name).
  */
 import { fold } from './fold.js';
 
@@ -28,16 +30,45 @@ function fits(wanted: readonly string[], name: readonly string[]): boolean {
   return wanted.length > 0 && wanted.every((w) => name.some((n) => n === w || (w.length === 1 && n.startsWith(w))));
 }
 
-/** "Bruno Garnier" style pairs of capitalised words in a text: the people it names. */
-export function namesMentioned(text: string): string[][] {
-  const out: string[][] = [];
-  for (const m of text.matchAll(/(?<![\p{L}])(\p{Lu}[\p{L}'’-]+)[ \u00a0]+(\p{Lu}[\p{L}'’-]+)/gu)) out.push(nameWords(`${m[1]} ${m[2]}`));
+/**
+ * A name as the transcript gives it: its words (titles left out), and `opener`, its first word when
+ * that word opens a sentence, where a capital says nothing of a name ("Merci Bruno"; a word in
+ * capitals, "GARNIER Bruno", is no opener).
+ */
+export interface Mention {
+  words: string[];
+  opener: string | null;
+}
+
+/** Runs of two or more capitalised words in a text ("Bruno Garnier", "Monsieur Bruno Garnier", "Merci Bruno"): the people it may name. */
+export function namesMentioned(text: string): Mention[] {
+  const out: Mention[] = [];
+  for (const m of text.matchAll(/(?<![\p{L}])\p{Lu}[\p{L}'’-]+(?:[ \u00a0]+\p{Lu}[\p{L}'’-]+)+/gu)) {
+    const words = nameWords(m[0]);
+    const raw = m[0].split(/[ \u00a0]/)[0] ?? '';
+    // A surname in capitals ("GARNIER Bruno", as forms write it) is a name wherever it stands.
+    const opensSentence = /(?:^|[\n.!?…])[\s"«»“”()—–-]*$/u.test(text.slice(0, m.index)) && !/^\p{Lu}{3,}$/u.test(raw);
+    out.push({ words, opener: opensSentence && words[0] === fold(raw) ? fold(raw) : null });
+  }
   return out;
+}
+
+/**
+ * The names in a mention, for a written name, as first-and-last-name pairs in the order written
+ * ("Alice Martin Bruno Lefèvre" is two people). A sentence's first word counts only when it is a word
+ * of the written name or of a participant's ("Bruno Garnier, du service…" names Bruno Garnier;
+ * "Merci Bruno Garnier" too; "Merci Bruno" names only Bruno, and one word alone names nobody new).
+ */
+function mentionedNames(m: Mention, nameWordsKnown: ReadonlySet<string>): string[][] {
+  const words = m.opener !== null && !nameWordsKnown.has(m.opener) ? m.words.slice(1) : m.words;
+  const pairs: string[][] = [];
+  for (let i = 0; i + 1 < words.length; i += 2) pairs.push(words.slice(i, i + 2));
+  return pairs;
 }
 
 export class OwnerResolver {
   readonly #people: { person: Person; words: string[]; identity: string }[];
-  readonly #mentioned: string[][];
+  readonly #mentioned: Mention[];
 
   /** `transcriptText`: everything said, where the names of people who are not participants appear. */
   constructor(participants: readonly Person[], transcriptText: string) {
@@ -54,7 +85,8 @@ export class OwnerResolver {
     if (candidates.length > 1) return { nobody: 'ambiguous' };
     const [only] = candidates as [(typeof candidates)[number]];
     // Someone the transcript names, who is not this participant, fits the written name too.
-    const other = this.#mentioned.some((m) => fits(wanted, m) && !(m.length === only.words.length && m.every((w) => only.words.includes(w))));
+    const known = new Set([...wanted, ...this.#people.flatMap((p) => p.words)]);
+    const other = this.#mentioned.some((m) => mentionedNames(m, known).some((named) => fits(wanted, named) && !named.every((w) => only.words.includes(w))));
     return other ? { nobody: 'ambiguous' } : { person: only.person };
   }
 }
