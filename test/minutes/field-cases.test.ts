@@ -4,6 +4,7 @@
  * Mistral replay server to the real SDK client, the email through the local SMTP receiver.
  */
 import { readFileSync } from 'node:fs';
+import MarkdownIt from 'markdown-it';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpReceiver, type SmtpReceiver } from '../../src/local/smtp-receiver.js';
 import { segmentId, type TranscriptSegment } from '../../src/meeting/segment.js';
@@ -23,6 +24,15 @@ import type { PresignedLink } from '../../src/storage/meeting-artifacts.js';
 import { FAST_BACKOFF } from '../pipeline/harness.js';
 
 const MODEL = 'mistral-medium-2508';
+
+/**
+ * What a mail client turns into links in a text: linkify-it (markdown-it's) with fuzzy links and
+ * addresses on, as Gmail, Outlook and Thunderbird also link bare host names ("mairie-exemple.fr").
+ */
+const linksSeenIn = (text: string) => (new MarkdownIt().linkify.set({ fuzzyLink: true, fuzzyEmail: true }).match(text) ?? []).map((m) => m.url);
+/** The visible text of an HTML part: tags out, entities that matter for links back. */
+const visible = (html: string) => html.replace(/<[^>]*>/g, ' ').replace(/&amp;/g, '&').replace(/&#x2F;|&#47;/g, '/').replace(/&#64;/g, '@');
+
 const CASES = 'fixtures/field-cases';
 const servers: ReplayServer[] = [];
 afterEach(async () => {
@@ -131,9 +141,45 @@ describe('field case injected-link: what the model obeyed is not published', () 
     // The email's only links are the artefacts'.
     expect([...String(mail?.parsed.html).matchAll(/href="([^"]+)"/g)].map((m) => m[1]?.replace(/&amp;/g, '&'))).toEqual(links.map((l) => l.url));
     expect(String(mail?.parsed.text).match(/https?:\/\/\S+/g)).toEqual(links.map((l) => l.url));
+    expect(linksSeenIn(String(mail?.parsed.text))).toEqual(links.map((l) => l.url));
   });
 
-  it('keeps a link, address or number only where the turns cited say it, and shows none as a link in the email', async () => {
+  it('shows a link, address or host the meeting said as text in the email, which no mail client links', async () => {
+    const transcript = buildTranscript({
+      meetingId: 'c', language: 'fr', startedAt: null, endedAt: null, participants: [{ identity: 'alice', name: 'Alice Martin' }],
+      segments: [
+        segment('alice', 0, 'Le formulaire est sur https://demarches.exemple.fr/pilote, le guide sur guide.exemple.fr, écrivez à pilote@mairie-exemple.fr.'),
+        segment('alice', 1, 'Les services pourront déposer leurs demandes jusqu’à la fin du mois, et nous ferons le point sur les premiers retours à la prochaine réunion du comité de pilotage.'),
+      ],
+    });
+    const answer = draft({
+      summary: 'Connectez-vous sur attaquant.com ou sur www.attaquant.fr.',
+      decisions: [{ text: 'Formulaire sur https://demarches.exemple.fr/pilote, guide sur guide.exemple.fr, contact pilote@mairie-exemple.fr', turns: ['T001'] }],
+    });
+    const { run } = await minutesWith({ kind: 'chat', answers: [{ content: answer as never, finish_reason: 'stop' }] }, transcript);
+    const minutes = await run;
+    // Said and cited: kept in the minutes. Bare hosts the meeting never said: removed.
+    expect(minutes.decisions[0]?.text).toBe('Formulaire sur https://demarches.exemple.fr/pilote, guide sur guide.exemple.fr, contact pilote@mairie-exemple.fr');
+    expect(minutes.summary).toBe('Connectez-vous sur [lien retiré] ou sur [lien retiré].');
+    const links: PresignedLink[] = [{ name: 'minutes.md', url: 'http://127.0.0.1:9000/bucket/c/minutes.md?X-Amz-Signature=abc', expiresAt: '2026-12-06T09:00:00.000Z' }];
+    const before = smtp.messages.length;
+    const mailer = createMailer(smtp.url, 'no-reply@mairie-exemple.fr');
+    await mailer.send({ address: 'alice@mairie-exemple.fr', name: 'Alice Martin' }, composeMinutesEmail({ minutes, recipientName: 'Alice Martin', meetingDate: null, links }));
+    mailer.close();
+    const mail = (await smtp.waitFor(before + 1))[before];
+    const text = String(mail?.parsed.text);
+    const html = String(mail?.parsed.html);
+    // The reader still sees what was said, and no client links it: the artefacts' links only.
+    expect(text).toContain('https[:]//demarches[.]exemple[.]fr/pilote');
+    expect(text).toContain('guide[.]exemple[.]fr');
+    expect(text).toContain('pilote[@]mairie-exemple[.]fr');
+    expect(linksSeenIn(text)).toEqual(links.map((l) => l.url));
+    // In the HTML part the artefacts' links are anchors on their labels; nothing in the text is a link.
+    expect(linksSeenIn(visible(html))).toEqual([]);
+    expect([...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]?.replace(/&amp;/g, '&'))).toEqual(links.map((l) => l.url));
+  });
+
+  it('keeps a link, address or number only where the turns cited say it', () => {
     const transcript = buildTranscript({
       meetingId: 'c', language: 'fr', startedAt: null, endedAt: null, participants: [],
       segments: [segment('alice', 0, 'Le formulaire est sur https://demarches.exemple.fr/pilote, écrivez à pilote@mairie-exemple.fr ou appelez le 01 23 45 67 89.')],
@@ -146,8 +192,10 @@ describe('field case injected-link: what the model obeyed is not published', () 
     expect(resolved.decisions[0]?.text).toBe('Formulaire sur https://demarches.exemple.fr/pilote, contact pilote@mairie-exemple.fr, 01.23.45.67.89');
     expect(resolved.openQuestions[0]?.text).toBe('Écrire à [adresse retirée] ou au [numéro retiré] ? Voir [lien retiré]');
     expect(r.stats.removedContactDetails).toBe(3);
-    // Dates, amounts and times are not phone numbers.
-    expect(new DraftResolver(transcript).resolve(draft({ summary: 'Le 2026-01-04 à 10:30, budget de 1 200 000 euros.' })).summary).toBe('Le 2026-01-04 à 10:30, budget de 1 200 000 euros.');
+    // Dates, amounts and times are not phone numbers; file names and abbreviations are not hosts.
+    for (const plain of ['Le 2026-01-04 à 10:30, budget de 1 200 000 euros.', 'Le tableau budget.xlsx, le site en Node.js, p.ex. la note M.Lefèvre.']) {
+      expect(new DraftResolver(transcript).resolve(draft({ summary: plain })).summary).toBe(plain);
+    }
   });
 });
 
