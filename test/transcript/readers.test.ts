@@ -16,7 +16,7 @@ import { buildTranscript, formatClock, type Transcript } from '../../src/pipelin
 import { parseOpenAiTranscription } from '../../src/pipelines/stt/openai-compatible.js';
 import { assemble } from '../../src/pipelines/stt/service.js';
 import { fixtureMeeting, segmentsFor } from '../pipeline/meeting-fixtures.js';
-import { readMarkdown, readSrt, readVtt, readWithFfmpeg, shown, wordsOf, type ReadCue } from './readers.js';
+import { convertWithFfmpeg, readMarkdown, readSrt, readVtt, readWithFfmpeg, shown, wordsOf, type ReadCue } from './readers.js';
 
 const meeting = fixtureMeeting();
 const fixture = buildTranscript({
@@ -134,6 +134,9 @@ describe.each(CASES)('readers of %s', (_, make) => {
     expect(missing(wordsOf(expected), wordsOf(dialogue.map((d) => d.text)))).toEqual({ lost: [], added: [] });
     expect(missing(words, wordsOf(dialogue.map((d) => d.text)))).toMatchObject({ lost: [] });
     expectReadable(dialogue, false);
+    // ffmpeg's own conversion to SRT keeps them too.
+    const plain = await convertWithFfmpeg(srt, 'srt');
+    expect(missing(wordsOf(expected), wordsOf(plain.map((d) => d.text)))).toEqual({ lost: [], added: [] });
   });
 
   it('ffmpeg’s WebVTT decoder: every word drawn as text, nothing else (no name leaking into the text)', async () => {
@@ -141,6 +144,9 @@ describe.each(CASES)('readers of %s', (_, make) => {
     expect(dialogue.filter((d) => /\{\\[a-z]/.test(d.raw)).map((d) => d.raw)).toEqual([]);
     expect(missing(words, wordsOf(dialogue.map((d) => d.text)))).toEqual({ lost: [], added: [] });
     expectReadable(dialogue, false);
+    // ffmpeg's own conversion to SRT keeps them too (it reads `\\{` in the ASS as a block, as libass does not).
+    const plain = await convertWithFfmpeg(renderVtt(transcript), 'vtt');
+    expect(missing(words, wordsOf(plain.map((d) => d.text)))).toEqual({ lost: [], added: [] });
   });
 
   it('markdown-it (CommonMark): one heading, one paragraph per turn with its time, name and id, the words as plain text', () => {

@@ -89,6 +89,23 @@ export async function readWithFfmpeg(content: string, ext: 'srt' | 'vtt'): Promi
   }
 }
 
+/**
+ * ffmpeg's own conversion of the file to SRT (`ffmpeg -i transcript.vtt out.srt`, as people convert
+ * for players that take only SubRip), read back with srt-parser-2: ffmpeg's reading of the ASS its
+ * decoder made (override blocks dropped, styling as tags), a second reader besides libassText.
+ */
+export async function convertWithFfmpeg(content: string, ext: 'srt' | 'vtt'): Promise<{ text: string; start: number; end: number }[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'ffmpeg-convert-'));
+  try {
+    await writeFile(join(dir, `in.${ext}`), content);
+    await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', join(dir, `in.${ext}`), join(dir, 'out.srt')]);
+    const cues = new SrtParser().fromSrt(await readFile(join(dir, 'out.srt'), 'utf8'));
+    return cues.map((c) => ({ text: c.text, start: c.startSeconds, end: c.endSeconds }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 function assTime(t: string): number {
   const [h, m, s] = t.trim().split(':');
   return Number(h) * 3600 + Number(m) * 60 + Number(s);

@@ -10,7 +10,10 @@
  *   speaker name's `[ ]` → `［ ］`): they read the same and Unicode NFKC maps each back to the original.
  * - WebVTT has character references: cue text escapes `&`, `<`, `>` as `&amp;`, `&lt;`, `&gt;`
  *   (so `-->` cannot occur either). A backslash is followed by U+2060 WORD JOINER (invisible, no
- *   break), because ffmpeg copies cue text into ASS where `\N` would break the line.
+ *   break), because ffmpeg copies cue text into ASS where `\N` would break the line. Braces become
+ *   the look-alikes `｛ ｝`: ffmpeg's decoder writes them `\{ \}` in ASS, which libass draws, but
+ *   ffmpeg's own conversions (`ffmpeg -i transcript.vtt out.srt`) read as an override block and drop
+ *   with the words inside (WebVTT's numeric references are not decoded by ffmpeg).
  * - A WebVTT voice annotation (`<v Name>`) ends at the first `>`, and ffmpeg rewrites character
  *   references and braces in it before looking for that `>` (and stops skipping the tag there), so a
  *   name holding `&gt;` or `{` leaks into the rendered text. Names in voice spans therefore carry
@@ -116,12 +119,13 @@ export function srtName(name: string): string {
   return srtText(name).replace(/\[/g, '［').replace(/\]/g, '］');
 }
 
-/** WebVTT cue text: character references for `& < >`, a word joiner after each backslash. */
+/** WebVTT cue text: character references for `& < >`, look-alikes for braces, a word joiner after each backslash. */
 export function vttText(text: string): string {
   return oneLine(text)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
+    .replace(/[{}]/g, (c) => VOICE_LOOK_ALIKES[c] ?? c)
     .replace(/\\/g, '\\\u2060');
 }
 
