@@ -268,6 +268,16 @@ describe('owners resolved the way people write names (field-case table)', () => 
     expect(r.stats.ambiguousOwners).toBe(expected === null ? 1 : 0);
   });
 
+  it.each([
+    ['Jean-Pierre Garnier prépare le planning.', null],
+    ["D'accord Jean-Pierre, tu prépares le planning.", 'Jean-Pierre Lefèvre'],
+  ])('"Jean-Pierre" (a participant Jean-Pierre Lefèvre), when the transcript says "%s": %s', (said, expected) => {
+    const jp = { identity: 'jp', name: 'Jean-Pierre Lefèvre' };
+    const other = buildTranscript({ meetingId: 'jp', language: 'fr', startedAt: null, endedAt: null, participants: [jp], segments: [{ ...segment('jp', 0, said), participant: jp }] });
+    const owner = new DraftResolver(other).resolve(draft({ actionItems: [{ task: 'Planning', owner: 'Jean-Pierre', dueDate: null, turns: ['T001'] }] })).actionItems[0]?.owner?.name ?? null;
+    expect(owner).toBe(expected);
+  });
+
   it.each(['Bruno Garnier', 'Jean Dupont', 'Garnier'])('"%s" (no participant): nobody', (written) => {
     expect(ownerOf(written)).toMatchObject({ owner: null, stats: { droppedOwners: 1 } });
   });

@@ -31,24 +31,25 @@ function fits(wanted: readonly string[], name: readonly string[]): boolean {
 }
 
 /**
- * A name as the transcript gives it: its words (titles left out), and `opener`, its first word when
- * that word opens a sentence, where a capital says nothing of a name ("Merci Bruno"; a word in
- * capitals, "GARNIER Bruno", is no opener).
+ * A run of capitalised words as the transcript gives it: each written word's name words ("Jean-Pierre"
+ * → jean, pierre; titles left out), and whether the first opens a sentence, where a capital says
+ * nothing of a name ("Merci Bruno"; a word in capitals, "GARNIER Bruno", does not count as opening).
  */
 export interface Mention {
-  words: string[];
-  opener: string | null;
+  words: string[][];
+  opensSentence: boolean;
 }
 
 /** Runs of two or more capitalised words in a text ("Bruno Garnier", "Monsieur Bruno Garnier", "Merci Bruno"): the people it may name. */
 export function namesMentioned(text: string): Mention[] {
   const out: Mention[] = [];
   for (const m of text.matchAll(/(?<![\p{L}])\p{Lu}[\p{L}'’-]+(?:[ \u00a0]+\p{Lu}[\p{L}'’-]+)+/gu)) {
-    const words = nameWords(m[0]);
-    const raw = m[0].split(/[ \u00a0]/)[0] ?? '';
-    // A surname in capitals ("GARNIER Bruno", as forms write it) is a name wherever it stands.
-    const opensSentence = /(?:^|[\n.!?…])[\s"«»“”()—–-]*$/u.test(text.slice(0, m.index)) && !/^\p{Lu}{3,}$/u.test(raw);
-    out.push({ words, opener: opensSentence && words[0] === fold(raw) ? fold(raw) : null });
+    const written = m[0].split(/[ \u00a0]+/);
+    const words = written.map(nameWords);
+    // A surname in capitals ("GARNIER Bruno", as forms write it) is a name wherever it stands; a title is no word at all.
+    const first = written[0] ?? '';
+    const opensSentence = /(?:^|[\n.!?…])[\s"«»“”()—–-]*$/u.test(text.slice(0, m.index)) && !/^\p{Lu}{3,}$/u.test(first) && (words[0]?.length ?? 0) > 0;
+    out.push({ words: words.filter((w) => w.length > 0), opensSentence });
   }
   return out;
 }
@@ -60,9 +61,9 @@ export function namesMentioned(text: string): Mention[] {
  * "Merci Bruno Garnier" too; "Merci Bruno" names only Bruno, and one word alone names nobody new).
  */
 function mentionedNames(m: Mention, nameWordsKnown: ReadonlySet<string>): string[][] {
-  const words = m.opener !== null && !nameWordsKnown.has(m.opener) ? m.words.slice(1) : m.words;
+  const words = m.opensSentence && !(m.words[0] ?? []).every((w) => nameWordsKnown.has(w)) ? m.words.slice(1) : m.words;
   const pairs: string[][] = [];
-  for (let i = 0; i + 1 < words.length; i += 2) pairs.push(words.slice(i, i + 2));
+  for (let i = 0; i + 1 < words.length; i += 2) pairs.push(words.slice(i, i + 2).flat());
   return pairs;
 }
 
