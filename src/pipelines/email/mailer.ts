@@ -58,12 +58,32 @@ export interface SmtpFailure {
  * dropped has none, and is temporary.
  */
 export function smtpFailure(e: unknown): SmtpFailure {
+  if (e instanceof SmtpTemporaryError) return e.failure;
   const err = e as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown; rejectedErrors?: { response?: unknown; responseCode?: unknown }[] };
   const first = err.rejectedErrors?.[0];
   const status = typeof first?.responseCode === 'number' ? first.responseCode : typeof err.responseCode === 'number' ? err.responseCode : null;
   const response = typeof first?.response === 'string' ? first.response : typeof err.response === 'string' ? err.response : null;
   const reply = (response ?? (typeof err.code === 'string' ? err.code : String(err.message ?? e))).replace(/[\r\n]+/g, ' ').slice(0, 300);
   return { permanent: status !== null && status >= 500 && status < 600, status, reply };
+}
+
+/**
+ * A temporary SMTP failure, thrown so that the job is tried again. Its message names the status or
+ * error code only: an SMTP reply often quotes the recipient's address ("451 4.3.0 <a@b.fr>: ..."),
+ * and a thrown message reaches the logs, BullMQ's `failedReason` and, after the last attempt, its
+ * event stream, none of which erasure of the meeting can reach. The reply itself stays in `failure`
+ * (recorded on the meeting's delivery, which is erased with it).
+ */
+export class SmtpTemporaryError extends Error {
+  readonly status: number | null;
+  readonly code: string | undefined;
+  constructor(readonly failure: SmtpFailure, cause: unknown) {
+    const code = (cause as { code?: unknown } | null)?.code;
+    super(`temporary SMTP failure (${failure.status ?? (typeof code === 'string' ? code : 'no reply')}); the recipient's job is tried again`);
+    this.name = 'SmtpTemporaryError';
+    this.status = failure.status;
+    this.code = typeof code === 'string' ? code : undefined;
+  }
 }
 
 const sentKey = meetingKeys.sent;

@@ -17,7 +17,7 @@ import { emailsSent } from '../../metrics.js';
 import type { MeetingStateStore } from '../../meeting/meeting-store.js';
 import type { ArtefactStore } from '../../storage/meeting-artifacts.js';
 import { composeMinutesEmail } from '../email/compose-email.js';
-import { smtpFailure, type Mailer, type SentMarkers } from '../email/mailer.js';
+import { SmtpTemporaryError, smtpFailure, type Mailer, type SentMarkers } from '../email/mailer.js';
 import { MinutesSchema } from '../minutes/minutes-schema.js';
 import { EmailJobSchema, QUEUE } from './queues.js';
 import { crashSafeOptions, type CrashSafety } from './worker-runtime.js';
@@ -34,11 +34,16 @@ export interface EmailDeps {
   sent: Pick<SentMarkers, 'wasSent' | 'markSent'>;
 }
 
-export async function sendMinutesEmail(deps: EmailDeps, job: Pick<Job, 'data' | 'id'>): Promise<{ outcome: 'sent' | 'already-sent' | 'refused'; reply?: string }> {
+/**
+ * Sends one recipient's minutes. The result (BullMQ keeps it as the job's return value and in the
+ * queue's event stream) is the outcome only: the server's reply, which may quote the address, is
+ * recorded on the meeting's delivery, which erasure and retention reach.
+ */
+export async function sendMinutesEmail(deps: EmailDeps, job: Pick<Job, 'data' | 'id'>): Promise<{ outcome: 'sent' | 'already-sent' | 'refused' }> {
   const data = EmailJobSchema.parse(job.data);
   if (await deps.sent.wasSent(data.meetingId, data.recipientKey)) return { outcome: 'already-sent' };
   const previous = (await deps.store.deliveries(data.meetingId))[data.recipientKey];
-  if (previous?.outcome === 'refused') return { outcome: 'refused', reply: previous.reply ?? '' };
+  if (previous?.outcome === 'refused') return { outcome: 'refused' };
   const raw = await deps.artifacts.read(data.meetingId, 'minutes.json');
   if (raw === null) throw new Error(`minutes of meeting ${data.meetingId} are not stored`);
   const minutes = MinutesSchema.parse(JSON.parse(raw));
@@ -50,11 +55,11 @@ export async function sendMinutesEmail(deps: EmailDeps, job: Pick<Job, 'data' | 
     ({ messageId } = await deps.mailer.send(data.recipient, email, { 'X-Meeting-Id': data.meetingId }));
   } catch (e) {
     const failure = smtpFailure(e);
-    if (!failure.permanent) throw e; // retried
+    if (!failure.permanent) throw new SmtpTemporaryError(failure, e); // retried
     await deps.store.recordDelivery(data.meetingId, data.recipientKey, { address: data.recipient.address, outcome: 'refused', reply: failure.reply, at: new Date().toISOString() });
     log.warn({ jobId: job.id, meetingId: data.meetingId, recipientKey: data.recipientKey, status: failure.status }, 'recipient refused by the SMTP server; not retried');
     emailsSent.inc({ outcome: 'refused' });
-    return { outcome: 'refused', reply: failure.reply };
+    return { outcome: 'refused' };
   }
   await deps.sent.markSent(data.meetingId, data.recipientKey, messageId);
   await deps.store.recordDelivery(data.meetingId, data.recipientKey, { address: data.recipient.address, outcome: 'sent', reply: null, at: new Date().toISOString() });
