@@ -14,10 +14,10 @@ export interface MeetingArtifacts {
   /** Presigned GET links to the meeting's deliverables (transcripts, minutes), sorted by name. */
   links(meetingId: string): Promise<ArtifactLink[]>;
   /**
-   * Erases the meeting's objects, Redis keys and queue jobs, and counts what was removed.
-   * `activeJobs`: jobs running right now, which could not be removed.
+   * Erases the meeting's objects, Redis keys, queue jobs and their event-stream entries, and counts
+   * what was removed. `activeJobs`: jobs running right now, which could not be removed.
    */
-  erase(meetingId: string): Promise<{ objects: number; redisKeys: number; jobs: number; activeJobs: number }>;
+  erase(meetingId: string): Promise<{ objects: number; redisKeys: number; jobs: number; queueEvents: number; activeJobs: number }>;
 }
 
 const DELIVERABLES = new Set<string>(ARTEFACT_NAMES);
@@ -44,7 +44,7 @@ export function meetingArtifacts(
     },
     async erase(meetingId) {
       const report = await eraseMeeting(meetingId, store, redis);
-      return { objects: report.objects.length, redisKeys: report.redisKeys, jobs: report.jobs, activeJobs: report.activeJobs };
+      return { objects: report.objects.length, redisKeys: report.redisKeys, jobs: report.jobs, queueEvents: report.queueEvents, activeJobs: report.activeJobs };
     },
   };
 }

@@ -220,9 +220,9 @@ export class Transcriptions {
       throw new ApiError(409, 'meeting_in_progress', 'The meeting is still being transcribed or finalised; stop it and erase it once it is done or failed.');
     }
     // Every key of the meeting (the agent's, the API's, the mailer's) goes with it: src/meeting/redis-keys.ts.
-    const { objects, redisKeys, jobs, activeJobs } = await this.d.artifacts.erase(meetingId);
-    if (objects === 0 && redisKeys === 0 && jobs === 0) throw new ApiError(404, 'meeting_not_found', 'No meeting with this id.');
-    this.d.logger.info({ meetingId, objects, redisKeys, jobs, activeJobs }, 'meeting erased');
+    const { objects, redisKeys, jobs, queueEvents, activeJobs } = await this.d.artifacts.erase(meetingId);
+    if (objects === 0 && redisKeys === 0 && jobs === 0 && queueEvents === 0) throw new ApiError(404, 'meeting_not_found', 'No meeting with this id.');
+    this.d.logger.info({ meetingId, objects, redisKeys, jobs, queueEvents, activeJobs }, 'meeting erased');
     if (activeJobs > 0) {
       throw new ApiError(409, 'erasure_incomplete', `Everything else was erased, but ${activeJobs} job(s) of this meeting are running now; call DELETE again once they have ended.`);
     }

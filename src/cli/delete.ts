@@ -61,13 +61,13 @@ export async function main(argv: string[]): Promise<void> {
     for (const key of report.objects) console.log(`    - ${key}`);
     if (connection) {
       console.log(`  ${report.redisKeys} Redis key(s) deleted (state, participants, transcript, events, counters, email markers, stop request, API records)`);
-      console.log(`  ${report.jobs} queue job(s) deleted`);
+      console.log(`  ${report.jobs} queue job(s) deleted, and ${report.queueEvents} entr${report.queueEvents === 1 ? 'y' : 'ies'} naming them in the queues' event streams`);
       console.log(`  Redis files: append-only file rewrite ${report.disk.aofRewrite}, snapshot ${report.disk.snapshot}`);
       if (report.activeJobs > 0) console.log(`  ${report.activeJobs} job(s) are running now and could not be deleted: run this command again in a minute.`);
     } else {
       console.log('  REDIS_URL is not set: the meeting state in Redis (if any) was not touched.');
     }
-    if (report.objects.length === 0 && report.redisKeys === 0 && report.jobs === 0) console.log('  Nothing was stored for this meeting (already erased, expired, or a wrong id).');
+    if (report.objects.length === 0 && report.redisKeys === 0 && report.jobs === 0 && report.queueEvents === 0) console.log('  Nothing was stored for this meeting (already erased, expired, or a wrong id).');
   } finally {
     if (queues) await closeQueues(queues);
     connection?.disconnect();

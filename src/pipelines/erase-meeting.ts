@@ -3,9 +3,9 @@
  * manifest, spooled audio), every Redis key of the meeting (src/meeting/redis-keys.ts: state,
  * participants, transcript segments, events, counters, email markers, stop request, the API's
  * bookkeeping), the queue jobs that still carry its segments or addresses (completed jobs are kept
- * a while for deduplication), and then the copies Redis keeps on disk: a DEL leaves the value in
- * the append-only file until it is rewritten, and in the last RDB snapshot until the next one, so
- * erasure asks for both (`purgeRedisDisk`).
+ * a while for deduplication) and their entries in the queues' event streams, and then the copies
+ * Redis keeps on disk: a DEL leaves the value in the append-only file until it is rewritten, and
+ * in the last RDB snapshot until the next one, so erasure asks for both (`purgeRedisDisk`).
  */
 import type { Redis } from 'ioredis';
 import { MeetingInfoSchema } from '../meeting/meeting-store.js';
@@ -19,6 +19,8 @@ export interface ErasureReport {
   /** Redis keys of the meeting removed (every kind, email markers included). */
   redisKeys: number;
   jobs: number;
+  /** Entries of the queues' event streams naming the meeting's jobs (ids, outcomes). */
+  queueEvents: number;
   /** Jobs running right now cannot be removed; run the deletion again once they end. */
   activeJobs: number;
   /** What was asked of Redis so that the erased values leave its files too. */
@@ -72,10 +74,11 @@ export async function eraseMeeting(
   redis: { connection: Redis; queues: MeetingQueueSet } | null,
 ): Promise<ErasureReport> {
   const objects = await artifacts.erase(meetingId);
-  const report: ErasureReport = { meetingId, objects, redisKeys: 0, jobs: 0, activeJobs: 0, disk: { aofRewrite: 'off', snapshot: 'off' } };
+  const report: ErasureReport = { meetingId, objects, redisKeys: 0, jobs: 0, queueEvents: 0, activeJobs: 0, disk: { aofRewrite: 'off', snapshot: 'off' } };
   if (!redis) return report;
   const jobs = await removeMeetingJobs(redis.connection, redis.queues, meetingId);
   report.jobs = jobs.removed;
+  report.queueEvents = jobs.events;
   report.activeJobs = jobs.active;
   const info = await redis.connection.get(meetingKeys.info(meetingId));
   const room = info ? (MeetingInfoSchema.pick({ room: true }).safeParse(JSON.parse(info)).data?.room ?? null) : null;

@@ -177,6 +177,72 @@ describe('what Redis keeps on disk after an erasure', () => {
   });
 });
 
+describe('a meeting run through the whole pipeline, then erased: nothing of it left in Redis\u2019 files', () => {
+  let server: RedisServer | undefined;
+  let h: Harness | undefined;
+  afterAll(async () => {
+    await h?.close();
+    await server?.stop();
+  });
+
+  it('no address, name, word or job id of it outlives the erasure, not even an SMTP reply quoting an address in a queue\u2019s event stream', async () => {
+    const meeting = fixtureMeeting();
+    const [alice, bruno, chloe] = meeting.participants;
+    // Replies as Postfix words them, the address quoted back: one refused for good, one busy once.
+    const refused = `550 5.1.1 <${bruno!.email}>: Recipient address rejected: User unknown in local recipient table`;
+    const busy = `451 4.3.0 <${chloe!.email}>: Temporary lookup failure`;
+    server = await startRedisServer({ workDir: mkdtempSync(join(tmpdir(), 'redis-erasure-run-')), persistent: true, extraArgs: ['--rdbcompression', 'no'] });
+    h = await startHarness({
+      db: 0,
+      redisUrl: server.url,
+      cassettes: ['fixtures/cassettes/minutes-comite-projet.json'],
+      smtp: { refuse: { [bruno!.email!]: refused, [chloe!.email!]: { reply: busy, times: 1 } } },
+    });
+    // What a failed attempt hands to the log line and to BullMQ (failedReason, the event stream).
+    const failures: string[] = [];
+    for (const worker of h.pipeline!.workers) worker.on('failed', (_job, err) => failures.push(`${err.name}: ${err.message} ${err.stack ?? ''}`));
+    const id = `run-${randomUUID().slice(0, 8)}`;
+    const requester = `hote.${randomUUID().slice(0, 8)}@mairie-exemple.fr`;
+    const { counts } = await h.seedMeeting(id, meeting, { requesterEmail: requester });
+    await h.queues.endMeeting(h.store, id, 'room_finished', counts);
+    await h.waitForStatus(id, 'done');
+    await until(
+      'every recipient\u2019s outcome',
+      async () => {
+        const outcomes = Object.values(await h!.store.deliveries(id)).map((d) => d.outcome);
+        return outcomes.length === meeting.participants.length + 1 && !outcomes.includes('pending');
+      },
+      30_000,
+    );
+    const deliveries = Object.values(await h.store.deliveries(id));
+    expect(deliveries.filter((d) => d.outcome === 'refused')).toEqual([expect.objectContaining({ address: bruno!.email, reply: refused })]);
+    expect(deliveries.filter((d) => d.outcome === 'sent')).toHaveLength(meeting.participants.length); // chloe on her second attempt
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    expect(failures.filter((f) => f.includes('@'))).toEqual([]);
+
+    const personal = [requester, ...meeting.participants.map((p) => p.email!), alice!.name, meeting.utterances[0]!.text.slice(0, 40)];
+    await persistenceIdle(h.connection);
+    const before = filesOf(server.dataDir);
+    for (const value of [...personal, id]) expect(before.includes(value), value).toBe(true);
+
+    const queues = { segments: h.queues.segments, deferredStt: h.queues.deferredStt, finalize: h.queues.finalize, email: h.pipeline!.emailQueue };
+    // Another meeting's entry, whose id starts with this one's ("_" is allowed in meeting ids): it stays.
+    const neighbour = jobIds.email(`${id}_b`, 'AAAAAAAAAAAAAAAA');
+    await h.connection.xadd(queues.email.keys.events!, '*', 'event', 'completed', 'jobId', neighbour, 'returnvalue', '{"outcome":"sent"}');
+    const report = await eraseMeeting(id, h.artifacts, { connection: h.connection, queues });
+    expect(report.activeJobs).toBe(0);
+    expect(report.queueEvents).toBeGreaterThan(0);
+    expect(report.disk.aofRewrite).toBe('started');
+    await persistenceIdle(h.connection);
+    const after = filesOf(server.dataDir);
+    expect(personal.filter((value) => after.includes(value))).toEqual([]);
+    // Not even the meeting's job ids (its id with participant and recipient keys) in the event streams.
+    const left = (await h.connection.xrange(queues.email.keys.events!, '-', '+')).filter(([, f]) => f.includes('jobId')).map(([, f]) => f[f.indexOf('jobId') + 1]);
+    expect(left).toEqual([neighbour]);
+    expect(after.toString('latin1').split(neighbour).join('').includes(id)).toBe(false);
+  }, 90_000);
+});
+
 describe('every key a meeting leaves expires with its retention', () => {
   let h: Harness | undefined;
   afterEach(async () => {
@@ -220,6 +286,12 @@ describe('every key a meeting leaves expires with its retention', () => {
     // Email jobs (addresses) included: they were queued before the meeting was marked done.
     await expectAllExpiring(h.connection, id, [meetingKeys.info(id), meetingKeys.participants(id), meetingKeys.segments(id), `bull:${QUEUE.finalize}:${jobIds.finalize(id)}`]);
     expect([...(await keysNaming(h.connection, id)).keys()].filter((k) => k.startsWith(`bull:${QUEUE.email}:`)).length).toBe(5);
+    // The queues' event streams name its jobs (and once held SMTP replies): bounded by the retention too.
+    for (const name of [QUEUE.segments, QUEUE.finalize, QUEUE.email]) {
+      const ttl = await h.connection.ttl(`bull:${name}:events`);
+      expect(ttl, name).toBeGreaterThan(0);
+      expect(ttl, name).toBeLessThanOrEqual(RETENTION_S);
+    }
   });
 
   it('a meeting whose agent died mid-meeting (never ended, never finalised): whatever was written already expires', async () => {

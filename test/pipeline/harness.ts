@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { startSmtpReceiver, type SmtpReceiver } from '../../src/local/smtp-receiver.js';
+import { startSmtpReceiver, type SmtpReceiver, type SmtpReceiverOptions } from '../../src/local/smtp-receiver.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { createMailer, SentMarkers, type Mailer } from '../../src/pipelines/email/mailer.js';
 import type { MinutesOptions } from '../../src/pipelines/meeting-outputs.js';
@@ -47,6 +47,8 @@ export interface HarnessOptions {
   redisUrl?: string;
   startWorkers?: boolean;
   tokenBudget?: number;
+  /** How the SMTP receiver answers (e.g. recipients it refuses). */
+  smtp?: SmtpReceiverOptions;
 }
 
 export interface Harness {
@@ -87,7 +89,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const bucket = `pipeline-${randomBytes(4).toString('hex')}`;
   await ensureBucket(s3, bucket);
   const artifacts = new MeetingArtifacts(s3, { bucket, prefix: 'meetings/', retentionDays: 30, linkExpiryHours: 168 });
-  const smtp = await startSmtpReceiver();
+  const smtp = await startSmtpReceiver(opts.smtp);
   const mistral = await startReplayServer({ provider: 'mistral', cassettes: opts.cassettes, faults: opts.faults ?? [] });
   const mailer = createMailer(smtp.url, 'Comptes rendus <no-reply@mairie-exemple.fr>');
   const store = new MeetingStore(connection, { retentionDays: 30 });

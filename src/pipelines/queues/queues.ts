@@ -66,6 +66,17 @@ export const jobIds = {
   email: (meetingId: string, recipientKey: string) => `mail_${meetingId}_${recipientKey}`,
 };
 
+/**
+ * Whether `jobId` is one of the meeting's, with nothing but the id to go by (BullMQ's event
+ * streams keep ids after the job is gone). Exact, since a meeting id may itself contain "_": a
+ * segment id is `<12-character participant key>-<sequence>` (src/meeting/segment.ts), a recipient
+ * key 16 characters (src/pipelines/email/recipients.ts).
+ */
+export function isMeetingJobId(jobId: string, meetingId: string): boolean {
+  const id = meetingId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^(?:(?:seg|stt)_${id}_[A-Za-z0-9_-]{12}-\\d{5,}|fin_${id}|mail_${id}_[A-Za-z0-9_-]{16})$`).test(jobId);
+}
+
 // Completed jobs are kept a day so that their ids keep deduplicating late duplicates
 // (BullMQ forgets an id once the job is removed); failed ones a week, for operators.
 const KEEP = { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } };
