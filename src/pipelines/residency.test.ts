@@ -45,11 +45,18 @@ describe('data-residency guard (ALLOWED_HOSTS)', () => {
     it('service=gmail on an allowed host: nodemailer would go to Gmail, so the role refuses', async () => {
       const problems = await problemsOf({ ...valid, SMTP_URL: 'smtp://smtp.mairie.fr/?service=gmail' });
       expect(problems).toEqual([expect.stringContaining('SMTP_URL: the SMTP client would connect to "smtp.gmail.com"')]);
+      // The issue's own value.
+      const issue = await problemsOf({ ...valid, ALLOWED_HOSTS: 'allowed.example', SMTP_URL: 'smtp://allowed.example/?service=gmail' });
+      expect(issue.filter((p) => p.startsWith('SMTP_URL:'))).toEqual([expect.stringContaining('would connect to "smtp.gmail.com"')]);
     });
 
     it('every other way the URL query moves the mail elsewhere', async () => {
       const cases: [string, string][] = [
         ['smtp://smtp.mairie.fr:587/?service=SendGrid', '"smtp.sendgrid.net"'],
+        ['smtp://smtp.mairie.fr/?pool=true&service=gmail', '"smtp.gmail.com"'],
+        ['smtp://smtp.mairie.fr/?url=smtp://mail.outside.example:25', '"mail.outside.example"'],
+        ['smtp:///?host=mail.outside.example', '"mail.outside.example"'],
+        ['smtp://smtp.mairie.fr/?SES=1', 'nodemailer builds no SMTP transport from it (ECONFIG'],
         ['smtp://smtp.mairie.fr:587/?proxy=http://relay.outside.example:3128', '"relay.outside.example"'],
         ['smtp://smtp.mairie.fr:587/?proxy=socks5://10.9.8.7:1080', '"10.9.8.7"'],
         ['smtp://smtp.mairie.fr:587/?sendmail=true', 'not send by SMTP but through "Sendmail'],

@@ -98,9 +98,14 @@ async function s3Host(config: Config): Promise<string> {
 /** The hosts nodemailer's transport for SMTP_URL connects to (server, and proxy if any). */
 function smtpHosts(smtpUrl: string | undefined): { hosts: string[]; refusal?: string } {
   if (!smtpUrl) return { hosts: [] };
-  const mail = createSmtpTransport(smtpUrl) as unknown as {
-    transporter: { name?: string; options?: { host?: string; proxy?: string }; close?: () => void };
-  };
+  let mail: { transporter: { name?: string; options?: { host?: string; proxy?: string }; close?: () => void } };
+  try {
+    mail = createSmtpTransport(smtpUrl) as unknown as typeof mail;
+  } catch (e) {
+    // e.g. `?SES=1`: nodemailer wants another transport's client and builds none.
+    const code = (e as { code?: unknown }).code;
+    return { hosts: [], refusal: `nodemailer builds no SMTP transport from it (${typeof code === 'string' ? code : 'error'}: its URL query asks for another transport)` };
+  }
   const transporter = mail.transporter;
   try {
     if (transporter.name !== 'SMTP' && transporter.name !== 'SMTP (pool)') {
