@@ -356,6 +356,10 @@ describe('meeting-agent delete on a meeting still running', () => {
       await expect(run([id])).rejects.toThrow(/still being transcribed/);
       expect([...(await keysNaming(redis, id)).keys()].sort()).toEqual(before);
       expect(await store.currentMeetingOfRoom(room)).toBe(id);
+      // Stopped, and its finaliser at work: still refused, since the finaliser would write again.
+      await store.update(id, (m) => ({ ...m, status: 'finalising', endedAt: new Date().toISOString(), endReason: 'host_stop' }));
+      await expect(run([id])).rejects.toThrow(/still being finalised/);
+      expect([...(await keysNaming(redis, id)).keys()].sort()).toEqual(before);
 
       // Stopped and finalised (or failed): now it goes, every key of every kind, the room claim too.
       await requestStop(redis, id);
