@@ -92,6 +92,21 @@ describe('LiveKit webhooks', () => {
     await unchanged(meetingId);
   });
 
+  it('a room_finished of an earlier instance of the same room name, signed and fresh, leaves the newer meeting running', async () => {
+    const { room, sid, meetingId } = await activeMeeting('reused-name');
+    // Delivered late (LiveKit retries webhooks): the name's previous instance had another sid.
+    const late = event({ event: 'room_finished', room: { name: room, sid: `RM_${randomUUID().replace(/-/g, '').slice(0, 12)}` } });
+    const res = await post(late, signWebhook(late, livekit.apiKey, livekit.apiSecret));
+    expect(res.status).toBeLessThan(300);
+    await unchanged(meetingId);
+    expect(await api.store.currentMeetingOfRoom(room)).toBe(meetingId);
+    expect((await call(api, 'GET', `/v1/rooms/${room}/transcription`, { token: SERVICE_KEY })).body).toMatchObject({ meetingId, state: 'active' });
+    // The same event for the open instance does end it.
+    const own = event({ event: 'room_finished', room: { name: room, sid } });
+    expect((await post(own, signWebhook(own, livekit.apiKey, livekit.apiSecret))).status).toBeLessThan(300);
+    expect((await api.store.get(meetingId))?.endReason).toBe('room_finished');
+  });
+
   it('the agent leaving finalises; the same webhook replayed, or a stale one, is refused', async () => {
     const { room, sid, meetingId } = await activeMeeting('agent-left');
     const left = (id: string) =>
