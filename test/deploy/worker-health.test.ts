@@ -81,6 +81,18 @@ describe('the worker health server', { timeout: 120_000 }, () => {
     }
   });
 
+  // Off by default like that executor's real-time file (vitest.config.ts): about 11 s of the suite's 15 minutes.
+  it.runIf(process.env.TEST_IN_PROCESS_WORKER === '1')('the in-process executor (WORKER_EXECUTOR=in-process) serves its own health answer on loopback too', async () => {
+    const { port, proc } = await worker({ WORKER_EXECUTOR: 'in-process' });
+    try {
+      expect(await untilHealthy(`http://127.0.0.1:${port}/`, proc), proc.output()).toBe(200);
+      expect(listeningAddresses(port)).toEqual(['127.0.0.1']);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+
   it('HEALTH_HOST=0.0.0.0 (an orchestrator probing from outside) listens on every interface; a wrong value refuses to start', async () => {
     const { port, proc } = await worker({ HEALTH_HOST: '0.0.0.0' });
     try {
