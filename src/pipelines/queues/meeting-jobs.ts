@@ -125,7 +125,8 @@ export async function removeMeetingJobs(client: Redis, queues: MeetingQueueSet, 
  * Gives every job record of the meeting (and its log list) a TTL of `seconds`, and bounds each
  * queue's event stream by the same age: entries older than `seconds` are trimmed now, and the
  * stream expires whole `seconds` after the last meeting finished (later entries included: nothing
- * reads them). Returns how many jobs.
+ * reads them). Trimming frees whole nodes of the stream (100 entries by default); the node at the
+ * boundary keeps the bytes of its trimmed entries until it goes too. Returns how many jobs.
  */
 export async function expireMeetingJobs(client: Redis, queues: MeetingQueueSet, meetingId: string, seconds: number): Promise<number> {
   let n = 0;
