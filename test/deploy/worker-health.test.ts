@@ -69,39 +69,30 @@ async function untilHealthy(url: string, proc: ReturnType<typeof spawnRole>): Pr
   return last;
 }
 
+/** Starts a worker with `env`, waits until it is healthy on loopback, and returns where its health server listens. */
+async function listensOn(env: Record<string, string>): Promise<string[]> {
+  const { port, proc } = await worker(env);
+  try {
+    expect(await untilHealthy(`http://127.0.0.1:${port}/`, proc), proc.output()).toBe(200);
+    return listeningAddresses(port);
+  } finally {
+    proc.child.kill('SIGTERM');
+    await proc.exited;
+  }
+}
+
 describe('the worker health server', { timeout: 120_000 }, () => {
   it('listens on loopback by default, and only there', async () => {
-    const { port, proc } = await worker({});
-    try {
-      expect(await untilHealthy(`http://127.0.0.1:${port}/`, proc), proc.output()).toBe(200);
-      expect(listeningAddresses(port)).toEqual(['127.0.0.1']);
-    } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
-    }
+    expect(await listensOn({})).toEqual(['127.0.0.1']);
   });
 
   // Off by default like that executor's real-time file (vitest.config.ts): about 11 s of the suite's 15 minutes.
   it.runIf(process.env.TEST_IN_PROCESS_WORKER === '1')('the in-process executor (WORKER_EXECUTOR=in-process) serves its own health answer on loopback too', async () => {
-    const { port, proc } = await worker({ WORKER_EXECUTOR: 'in-process' });
-    try {
-      expect(await untilHealthy(`http://127.0.0.1:${port}/`, proc), proc.output()).toBe(200);
-      expect(listeningAddresses(port)).toEqual(['127.0.0.1']);
-    } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
-    }
+    expect(await listensOn({ WORKER_EXECUTOR: 'in-process' })).toEqual(['127.0.0.1']);
   });
 
   it('HEALTH_HOST=0.0.0.0 (an orchestrator probing from outside) listens on every interface; a wrong value refuses to start', async () => {
-    const { port, proc } = await worker({ HEALTH_HOST: '0.0.0.0' });
-    try {
-      expect(await untilHealthy(`http://127.0.0.1:${port}/`, proc), proc.output()).toBe(200);
-      expect(listeningAddresses(port)).toEqual(['0.0.0.0']);
-    } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
-    }
+    expect(await listensOn({ HEALTH_HOST: '0.0.0.0' })).toEqual(['0.0.0.0']);
     const wrong = await worker({ HEALTH_HOST: 'everywhere' });
     expect(await wrong.proc.exited).toBe(78);
     expect(wrong.proc.output()).toMatch(/HEALTH_HOST "everywhere" is invalid/);
