@@ -2,21 +2,25 @@
  * The product against a real recogniser: the local Whisper (faster-whisper-server, tiny.en; started
  * by test/global-setup.ts) instead of the replay server. The English test meeting
  * (fixtures/meetings/budget-review) goes through the product's own speech-to-text client, the
- * recording mode and the replay server's record mode; what this Whisper invents on non-speech is
+ * recording mode (the mixed file, and `meeting-agent transcribe` on one file per participant) and the
+ * replay server's record mode; what this Whisper invents on non-speech is
  * checked live and against its recorded answers (fixtures/cassettes/local-whisper-non-speech.json).
  *
- * Thresholds were measured here (tiny.en int8, greedy decoding: the same audio gives the same words)
- * and are kept a little above the measurement; see BENCHMARKS.md for the figures.
+ * Thresholds were measured here (tiny.en int8, beam search at temperature 0: the same audio gives the
+ * same words) and are one word above the measurement; see BENCHMARKS.md ("Accuracy") for the figures.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { transcribeRecording } from '../../src/cli/transcribe.js';
+import { parseTranscribeArgs, runTranscribe, transcribeRecording } from '../../src/cli/transcribe.js';
+import { loadConfig } from '../../src/config.js';
 import { decodeToPcm } from '../../src/pipelines/audio/ffmpeg.js';
 import { createSpeechToText, filterHallucinations, type SttConfig } from '../../src/pipelines/stt/index.js';
 import { parseOpenAiTranscription } from '../../src/pipelines/stt/openai-compatible.js';
+import { parseTranscriptJson } from '../../src/pipelines/transcript/render-json.js';
 import { loadCassette } from '../../src/replay/cassette.js';
 import { loadMeetingScript } from '../../src/replay/ground-truth.js';
+import { ChatScript } from '../../src/replay/scripted.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { scoreTranscript } from '../accuracy/score.js';
 import { normaliseWords, wordErrorRate } from '../accuracy/wer.js';
@@ -141,14 +145,76 @@ describe('the recording mode on the mixed file, through the real recogniser', ()
       script,
       rec.segments.map((s) => ({ speaker: s.participant.identity, startMs: s.startMs, text: s.text })),
     );
-    // Measured here: 0.125 outside the overlap (as live capture), but 12 of the overlap's 19 words lost.
-    expect(score.total.wer).toBeLessThanOrEqual(0.25);
+    // Measured here (deterministic; the mix cut by the VAD into 8 utterances, one upload each, as
+    // `meeting-agent transcribe` does since issue 13): errors outside the overlap emma 13 of 56 words
+    // (23.2 %), james 4 of 32 (12.5 %), olivia 6 of 16 (37.5 %), 22.1 % in all; the overlap's 19
+    // words: 2 recognised, 17 lost (Whisper follows one voice). Bounds: one word more than measured.
+    const maxErrors: Record<string, number> = { emma: 14, james: 5, olivia: 7 };
+    for (const p of score.perSpeaker) {
+      expect(p.substitutions + p.deletions + p.insertions, `${p.speaker}: ${JSON.stringify(p)}`).toBeLessThanOrEqual(maxErrors[p.speaker] ?? 0);
+    }
     expect(score.total.misattributed).toBe(score.total.hits + score.total.substitutions);
-    expect(score.overlap.deletions).toBeGreaterThan(score.overlap.words / 3);
+    expect(score.overlap.deletions, JSON.stringify(score.overlap)).toBeGreaterThan(score.overlap.words / 2);
     // Every line lies inside the meeting, in order.
     for (const [i, s] of rec.segments.entries()) {
       expect(s.endMs).toBeLessThanOrEqual(script.durationMs + 50);
       if (i > 0) expect(s.startMs).toBeGreaterThanOrEqual(rec.segments[i - 1]?.startMs ?? 0);
+    }
+  });
+});
+
+describe('the recording mode on one file per participant, through the real recogniser', () => {
+  it('meeting-agent transcribe --speaker: every line on its speaker, each speaker’s errors as measured, nothing sent from the silent and noisy microphones', async () => {
+    // The minutes are not what this test is about: Mistral answers one scripted minutes object.
+    const minutes = {
+      title: 'Library budget review',
+      summary: 'The building costs went up; the council is asked for more money.',
+      topics: [{ title: 'Heating costs', summary: 'Building costs went up by ten percent.', startTurn: 'T002' }],
+      decisions: [{ text: 'No money moves from the book fund.', turns: ['T004'] }],
+      actionItems: [],
+      openQuestions: [],
+    };
+    const mistral = await startReplayServer({ provider: 'mistral', scripts: { 'mistral.chat': { kind: 'chat', answers: ChatScript.parse({ answers: [{ content: minutes }] }).answers } } });
+    servers.push(mistral);
+    const dir = await tempDir('transcribe-local-whisper-');
+    try {
+      // What README.md ("A real Whisper on your machine") tells a user to set, with one file per participant.
+      const config = loadConfig('transcribe', {
+        STT_PROVIDER: 'openai-compatible',
+        STT_BASE_URL: whisper.baseUrl,
+        STT_MODEL: whisper.model,
+        STT_CONCURRENCY: '1',
+        STT_TIMEOUT_MS: '60000',
+        MISTRAL_API_KEY: 'test-key',
+        MISTRAL_SERVER_URL: mistral.url,
+      });
+      const args = script.participants.flatMap((p) => ['--speaker', `${p.name}=${join(MEETING, p.file)}`]);
+      const result = await runTranscribe(parseTranscribeArgs([...args, '--language', 'en', '--out', dir.path]), config, { log: () => undefined, progress: () => undefined });
+      const transcript = parseTranscriptJson(await readFile(join(dir.path, 'transcript.json'), 'utf8'));
+      const identityOf = new Map(script.participants.map((p) => [p.name, p.identity]));
+      const lines = transcript.turns.flatMap((t) => t.segments.map((s) => ({ speaker: identityOf.get(t.speaker.name) ?? null, startMs: s.startMs, text: s.text })));
+
+      // One line per utterance, on its speaker, where it was said (measured: within 62 ms).
+      expect(lines.map((l) => l.speaker)).toEqual(script.utterances.map((u) => u.speaker));
+      for (const [i, u] of script.utterances.entries()) expect(Math.abs((lines[i]?.startMs ?? 0) - u.startMs), u.id).toBeLessThan(100);
+      // Nothing of the silent and the noisy microphones was sent, so nothing can be invented there.
+      for (const quiet of script.participants.filter((p) => p.silent)) {
+        expect(result.recording.tracks.find((t) => t.speaker === quiet.name), quiet.identity).toMatchObject({ utterances: 0, sentMs: 0 });
+      }
+      expect(transcript.completeness).toMatchObject({ complete: true, missingSegments: 0 });
+
+      const score = scoreTranscript(script, lines);
+      // Measured here (deterministic: same cuts, beam search at temperature 0): errors outside the
+      // overlap emma 6 of 56 words (10.7 %), james 2 of 32 (6.3 %: "I agree." lost), olivia 2 of 16
+      // (12.5 %); the overlap's 19 words all recognised. Bounds: one word more than measured.
+      const maxErrors: Record<string, number> = { emma: 7, james: 3, olivia: 3 };
+      for (const p of score.perSpeaker) {
+        expect(p.substitutions + p.deletions + p.insertions, `${p.speaker}: ${JSON.stringify(p)}`).toBeLessThanOrEqual(maxErrors[p.speaker] ?? 0);
+      }
+      expect(score.total.misattributed + score.overlap.misattributed).toBe(0);
+      expect(score.overlap.deletions + score.overlap.substitutions, JSON.stringify(score.overlap)).toBeLessThanOrEqual(1);
+    } finally {
+      await dir.remove();
     }
   });
 });
