@@ -5,7 +5,8 @@
  *
  * Meeting: fixtures/meetings/budget-review (English, 43.9 s, 9 utterances, three espeak-ng voices, a
  * 2.5 s overlap, a silent and a noisy open microphone). Recogniser: the local Whisper
- * (src/local/whisper-server.ts: faster-whisper-server, tiny.en int8, one CPU thread), greedy decoding.
+ * (src/local/whisper-server.ts: faster-whisper-server, tiny.en int8, one CPU thread), beam search at
+ * temperature 0 (deterministic).
  * - live: the real agent worker in a real LiveKit room, one bot per participant playing its own track
  *   in real time (test/accuracy/live-meeting.ts);
  * - recording: the recording mode's recognition (`transcribeRecording`, as `meeting-agent transcribe`

@@ -6,7 +6,7 @@
  *
  *   npx tsx scripts/make-whisper-cassettes.ts [--out file.json]
  *
- * Needs the local Whisper (bash scripts/install-deps.sh). Deterministic inputs and greedy decoding:
+ * Needs the local Whisper (bash scripts/install-deps.sh). Deterministic inputs, and decoding at temperature 0 (beam search):
  * the same pinned packages give the same answers.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
