@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests, benchmarks and demo run against, skipping whatever is already there:
-#   - Debian packages: redis-server, ffmpeg, espeak-ng, sox
+#   - Debian packages: redis-server, ffmpeg, espeak-ng, sox (and python3-venv when python3 cannot make a virtualenv)
 #   - livekit-server v1.13.5 and MinIO, built with `go install` into $MEETING_AGENT_TOOLS
 #     (default ~/.cache/meeting-agent/bin), which the project looks in first.
 #   - Node 26 (the Docker image's Node, the one CI runs on) from the npm registry's `node` package,
@@ -30,12 +30,14 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
+# The local Whisper's virtualenv (below): Debian's python3 makes one only with python3-venv installed.
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-  log "Debian packages present (redis-server, ffmpeg, espeak-ng, sox)"
+  log "Debian packages present (redis-server, ffmpeg, espeak-ng, sox; python3 can make a virtualenv)"
 fi
 # A system redis-server may have been started by the package; the project starts its own on a free port.
 
