@@ -21,7 +21,7 @@ import { parseTranscriptJson } from '../../src/pipelines/transcript/render-json.
 import { ChatScript, TranscriptionScript, type RouteScript } from '../../src/replay/scripted.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import type { FaultRuleInput, RouteName } from '../../src/replay/faults.js';
-import { ensureBucket } from '../../src/storage/meeting-artifacts.js';
+import { ensureBucket, MeetingArtifacts } from '../../src/storage/meeting-artifacts.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { FAST_BACKOFF } from './harness.js';
 import { MODEL } from './meeting-fixtures.js';
@@ -155,6 +155,24 @@ function expectEveryKeyToExpire(keys: Record<string, number>): void {
   expect(Object.keys(keys).filter((k) => k.startsWith('bull:'))).toEqual([]);
 }
 
+/** A 44-byte WAV (RIFF, PCM 16 kHz mono 16-bit) whose data chunk is empty. */
+function wavHeaderWithoutSamples(): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'ascii');
+  h.writeUInt32LE(36, 4);
+  h.write('WAVEfmt ', 8, 'ascii');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20); // PCM
+  h.writeUInt16LE(1, 22); // mono
+  h.writeUInt32LE(16_000, 24);
+  h.writeUInt32LE(32_000, 28); // bytes per second
+  h.writeUInt16LE(2, 32); // block align
+  h.writeUInt16LE(16, 34); // bits per sample
+  h.write('data', 36, 'ascii');
+  h.writeUInt32LE(0, 40);
+  return h;
+}
+
 const TWO_TURNS = [
   'Bonjour à tous. Nous faisons le point sur le projet de visioconférence. Bruno installe les serveurs avant vendredi.',
   'Chloé prépare la note de cadrage pour le comité. Nous décidons de lancer le pilote en janvier avec le service urbanisme.',
@@ -162,9 +180,12 @@ const TWO_TURNS = [
 
 describe('field case unusable-files: one clear message, nothing sent, nothing kept', () => {
   const dir = mkdtempSync(join(tmpdir(), 'unusable-'));
-  // Our own bad files of the same kind: a WAV cut short (its header promises 14.5 s), a folder.
+  // Our own bad files of the same kind: a WAV cut short (its header promises 14.5 s), a folder, and
+  // a WAV whose header is whole but whose data chunk holds no sample (what a recorder stopped at once writes).
   const cutShort = join(dir, 'coupe.wav');
   writeFileSync(cutShort, readFileSync(join(CASES, 'common/meeting-2-turns.wav')).subarray(0, 200_000));
+  const noSamples = join(dir, 'vide.wav');
+  writeFileSync(noSamples, wavHeaderWithoutSamples());
   const cases: [string, RegExp][] = [
     [join(CASES, 'unusable-files/empty.wav'), /empty \(0 bytes\)/],
     [join(CASES, 'unusable-files/compte-rendu.pdf'), /not an audio or video file ffmpeg can read \(ffprobe: Invalid data found when processing input\)/],
@@ -172,6 +193,7 @@ describe('field case unusable-files: one clear message, nothing sent, nothing ke
     [join(CASES, 'unusable-files/introuvable.wav'), /not found/],
     [cutShort, /cut short or damaged: ffmpeg decoded 6\.2 s of audio and reported "Packet corrupt/],
     [dir, /not a file/],
+    [noSamples, /its audio track \(pcm_s16le\) decodes to no samples at all/],
   ];
   for (const [file, message] of cases) {
     it(`${file.split('/').at(-1)}: ${message.source.slice(0, 40)}`, async () => {
@@ -218,6 +240,29 @@ describe('field case minutes-cut-off: the transcript survives the minutes', () =
     expect(info?.status).toBe('failed');
     expect(info?.failure).toMatch(/finish_reason=length/);
     expectEveryKeyToExpire(await keysOf(r.meetingId));
+  });
+});
+
+describe('(own case) minutes refused by the model provider: the transcript survives too', () => {
+  it('exits 5 naming the cause (a revoked Mistral key, never retried); --out and S3 hold the transcript; no email; every key expires', async () => {
+    const refused = { status: 401, body: { object: 'error', message: 'Unauthorized', type: 'invalid_api_key', param: null, code: '1000' } };
+    const r = await run([join(CASES, 'common/meeting-2-turns.wav'), '--email', 'a@example.org'], { stt: json('recipient-refused/stt.json'), mistral: { answers: [refused] } });
+    expect(r.error?.exitCode).toBe(5);
+    expect(r.error?.message).toMatch(/^The minutes could not be written: .*401/);
+    expect(r.error?.message).toContain(`The transcript is in ${r.out} (transcript.json, transcript.vtt, transcript.srt, transcript.md) and S3; no email was sent.`);
+    expect(r.mistral.stats().calls).toEqual({ 'mistral.chat': 1 });
+    expect(readdirSync(r.out).sort()).toEqual(['manifest.json', 'transcript.json', 'transcript.md', 'transcript.srt', 'transcript.vtt']);
+    const transcript = parseTranscriptJson(readFileSync(join(r.out, 'transcript.json'), 'utf8'));
+    expect(transcript.turns.map((t) => t.text).join(' ')).toBe(TWO_TURNS.join(' '));
+    const inS3 = new MeetingArtifacts(createS3Client(inject('services')), { bucket, prefix: 'meetings/', retentionDays: RETENTION_DAYS, linkExpiryHours: 1 });
+    expect(await inS3.read(r.meetingId, 'transcript.json')).toBe(readFileSync(join(r.out, 'transcript.json'), 'utf8'));
+    expect(r.smtp.messages).toEqual([]);
+    const info = await new MeetingStore(redis, { retentionDays: RETENTION_DAYS }).get(r.meetingId);
+    expect(info?.status).toBe('failed');
+    expect(info?.failure).toMatch(/401/);
+    const keys = await keysOf(r.meetingId);
+    expectEveryKeyToExpire(keys);
+    expect(Object.keys(keys).sort()).toEqual([`meeting-agent:meeting:${r.meetingId}`, `meeting-agent:meeting:${r.meetingId}:participants`, `meeting-agent:meeting:${r.meetingId}:segments`]);
   });
 });
 
@@ -297,6 +342,41 @@ describe('field case stt-retry-after-45s: a rate limit is waited out, nothing th
     const segments = transcript.turns.flatMap((t) => t.segments);
     const truth = readFileSync(join(CASES, 'common/truth.txt'), 'utf8').trim().split('\n').map(Number);
     truth.forEach((t, i) => expect(segments.some((s) => s.startMs / 1000 - 0.3 <= t && t <= s.endMs / 1000), `word ${i + 1} at ${t} s`).toBe(true));
+  });
+});
+
+describe('(own case) long silences and mains hum: never uploaded, so nothing can be invented there', () => {
+  it('the same two turns with 105 s of digital silence and hum between them and 45 s after: the same uploads, no text in the gaps', { timeout: 120_000 }, async () => {
+    // meeting-2-turns.wav, 60 s of digital silence, 45 s of 50 Hz hum (its 150 Hz harmonic, faint
+    // pink noise; about -27 dBFS), the same 14.5 s again, 45 s of digital silence: 179 s.
+    const file = join(mkdtempSync(join(tmpdir(), 'silences-')), 'silences.ogg');
+    const hum = 'sine=f=50:r=48000,volume=0.5[a];sine=f=150:r=48000,volume=0.15[b];anoisesrc=r=48000:a=0.002:c=pink[c];[a][b][c]amix=inputs=3:normalize=0';
+    const twoTurns = join(CASES, 'common/meeting-2-turns.wav');
+    const made = spawnSync('ffmpeg', [
+      '-v', 'error', '-i', twoTurns, '-f', 'lavfi', '-t', '60', '-i', 'anullsrc=r=48000:cl=mono', '-f', 'lavfi', '-t', '45', '-i', hum,
+      '-i', twoTurns, '-f', 'lavfi', '-t', '45', '-i', 'anullsrc=r=48000:cl=mono',
+      '-filter_complex', '[0:a][1:a][2:a][3:a][4:a]concat=n=5:v=0:a=1,aformat=sample_rates=48000:channel_layouts=mono[out]',
+      '-map', '[out]', '-c:a', 'libopus', '-b:a', '32k', file,
+    ]);
+    expect(made.status, made.stderr.toString()).toBe(0);
+    // Energy answers: any sound uploaded, hum included, would come back as text ("mot 3"...).
+    const energy = { mode: 'energy', energyText: 'mot {n}' };
+    const minutes = json('recipient-refused/mistral.json');
+    const plain = await run([twoTurns], { stt: energy, mistral: minutes });
+    const gaps = await run([file], { stt: energy, mistral: minutes });
+    expect(plain.error).toBeNull();
+    expect(gaps.error).toBeNull();
+    const [p, g] = [plain.result?.recording, gaps.result?.recording];
+    expect(g?.recordingMs).toBeGreaterThan(178_000);
+    // The silence and the hum add no request and no second of audio: the speech twice, nothing else.
+    expect(g?.requests).toBe(2 * (p?.requests ?? 0));
+    expect(Math.abs((g?.sentMs ?? 0) - 2 * (p?.sentMs ?? 0))).toBeLessThanOrEqual(500);
+    expect(g?.sentMs).toBeLessThanOrEqual(1.1 * (g?.speechMs ?? 0));
+    expect(gaps.lines.at(-1)).toMatch(/^Audio sent to speech-to-text: \d+\.\d s of a 179\.\d s recording/);
+    // Every line lies in one of the two spoken stretches (0-14.5 s, 119.5-134 s).
+    const segments = parseTranscriptJson(readFileSync(join(gaps.out, 'transcript.json'), 'utf8')).turns.flatMap((t) => t.segments);
+    expect(segments.length).toBeGreaterThan(0);
+    for (const s of segments) expect(s.startMs <= 14_500 || (s.startMs >= 119_500 && s.endMs <= 134_000), `${s.startMs}-${s.endMs} ms`).toBe(true);
   });
 });
 

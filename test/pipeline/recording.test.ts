@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseTranscribeArgs, runTranscribe } from '../../src/cli/transcribe.js';
 import { main as deleteMain } from '../../src/cli/delete.js';
-import { loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../../src/local/smtp-receiver.js';
 import { MeetingStore } from '../../src/meeting/meeting-store.js';
 import { MinutesSchema } from '../../src/pipelines/minutes/minutes-schema.js';
@@ -74,6 +74,22 @@ describe('meeting-agent transcribe', () => {
     ]);
   });
 
+  it('needs only the speech-to-text and Mistral settings; an option needing more names the option and the setting', async () => {
+    expect(() => loadConfig('transcribe', {})).toThrow(ConfigError);
+    try {
+      loadConfig('transcribe', {});
+    } catch (e) {
+      expect((e as ConfigError).problems.map((p) => p.split(' ')[0])).toEqual(['STT_BASE_URL', 'MISTRAL_API_KEY']);
+    }
+    const minimal = loadConfig('transcribe', { STT_BASE_URL: `${stt.url}/v1`, MISTRAL_API_KEY: 'test-key' });
+    const file = 'fixtures/meetings/comite-projet/mixed.opus';
+    const refused = runTranscribe(parseTranscribeArgs([file, '--email', 'a@example.org']), minimal, { log: () => undefined, progress: () => undefined });
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(/--email needs SMTP_URL[\s\S]*--email needs MAIL_FROM/);
+    const withBucket = runTranscribe(parseTranscribeArgs([file]), { ...minimal, S3_BUCKET: 'meetings' }, { log: () => undefined, progress: () => undefined });
+    await expect(withBucket).rejects.toThrow(/S3_BUCKET is set, .* needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+  });
+
   it('transcribes the mixed recording utterance by utterance, sends only speech, stores, and emails the minutes', async () => {
     const out = mkdtempSync(join(tmpdir(), 'transcribe-'));
     const lines: string[] = [];
@@ -108,8 +124,9 @@ describe('meeting-agent transcribe', () => {
   it('gives the same lines from the four per-speaker files, each attributed to its speaker, David silent and nothing of him sent', async () => {
     const out = mkdtempSync(join(tmpdir(), 'transcribe-speakers-'));
     const lines: string[] = [];
-    const { REDIS_URL: _r, S3_BUCKET: _b, ...minimal } = env();
-    const config = loadConfig('transcribe', minimal);
+    // Only the speech-to-text and Mistral settings: no Redis, S3, SMTP or LiveKit at all.
+    const { STT_BASE_URL, STT_PROVIDER, MISTRAL_API_KEY, MISTRAL_SERVER_URL, MISTRAL_MODEL } = env();
+    const config = loadConfig('transcribe', { STT_BASE_URL, STT_PROVIDER, MISTRAL_API_KEY, MISTRAL_SERVER_URL, MISTRAL_MODEL });
     const speakers = script.participants.map((p) => ['--speaker', `${p.name}=fixtures/meetings/comite-projet/${p.identity}.opus`]).flat();
     const result = await runTranscribe(parseTranscribeArgs([...speakers, '--out', out]), config, { mistral: { backoff: FAST_BACKOFF }, log: (l) => lines.push(l), progress: () => undefined });
 
