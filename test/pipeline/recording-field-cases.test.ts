@@ -345,6 +345,47 @@ describe('field case stt-retry-after-45s: a rate limit is waited out, nothing th
   });
 });
 
+describe('(own case) a 503 asking every request to wait, several in flight', () => {
+  it('no request goes out while the service asked to wait; nothing is thrown away', { timeout: 120_000 }, async () => {
+    const busy = { status: 503, headers: { 'retry-after': '6' }, body: { error: { message: 'The server is overloaded', type: 'server_error' } } };
+    const r = await run([join(CASES, 'common/spoken-words-70s.ogg')], { stt: { mode: 'energy', energyText: 'mot {n}', faults: [null, null, busy] }, env: { STT_CONCURRENCY: '4' }, mistral: json('recipient-refused/mistral.json') });
+    expect(r.error).toBeNull();
+    const refusedAt = r.sttTimes.find((t) => t.status === 503)?.at ?? 0;
+    expect(refusedAt).toBeGreaterThan(0);
+    // Only requests already past the gate (at most the 3 other slots) are answered during the wait;
+    // every other one, the refused one included, goes out after the 6 s.
+    const during = r.sttTimes.filter((t) => t.at > refusedAt && t.at < refusedAt + 5_900);
+    expect(during.length).toBeLessThanOrEqual(3);
+    const before = r.sttTimes.filter((t) => t.at < refusedAt).length;
+    expect(r.sttTimes.filter((t) => t.at >= refusedAt + 5_900).length).toBeGreaterThanOrEqual(10 - before - 3);
+    expect(r.sttTimes.filter((t) => t.status === 200)).toHaveLength(10);
+    expect(r.progress.join('\n')).toMatch(/HTTP 503\) and asks to come back in 6 s: waiting, nothing is lost/);
+    const segments = parseTranscriptJson(readFileSync(join(r.out, 'transcript.json'), 'utf8')).turns.flatMap((t) => t.segments);
+    const truth = readFileSync(join(CASES, 'common/truth.txt'), 'utf8').trim().split('\n').map(Number);
+    truth.forEach((t, i) => expect(segments.some((s) => Math.abs(s.startMs / 1000 - t) <= 0.3), `word ${i + 1} at ${t} s`).toBe(true));
+  });
+});
+
+describe('(own case) no upload above the provider limit, whatever --max-piece-seconds', () => {
+  it('a 600 s diarized piece above STT_MAX_UPLOAD_MB is split before it is sent, and all of its audio still goes', { timeout: 180_000 }, async () => {
+    const c = { sttProvider: 'mistral' as const, stt: { mode: 'energy', energyText: 'mot {n}' }, mistral: json('recipient-refused/mistral.json') };
+    const argv = ['fixtures/meetings/comite-projet/mixed.opus', '--max-piece-seconds', '600'];
+    // The recording's 124 s of speech, as the FLAC sent, are about 4 MB: one request under the 25 MB default...
+    const whole = await run(argv, c);
+    expect(whole.error).toBeNull();
+    expect(whole.result?.recording.requests).toBe(1);
+    // ...refused before sending under a 1 MiB limit (the service checks every upload's size,
+    // src/pipelines/stt/service.test.ts), so split in halves until each fits: nothing is refused
+    // by the provider, nothing is left out.
+    const split = await run(argv, { ...c, env: { STT_MAX_UPLOAD_MB: '1' } });
+    expect(split.error).toBeNull();
+    expect(split.sttTimes.every((t) => t.status === 200)).toBe(true);
+    expect(split.result?.recording.requests).toBeGreaterThanOrEqual(4);
+    expect(split.sttTimes).toHaveLength(split.result?.recording.requests ?? 0);
+    expect(Math.abs((split.result?.recording.sentMs ?? 0) - (whole.result?.recording.sentMs ?? 0))).toBeLessThanOrEqual(10);
+  });
+});
+
 describe('(own case) long silences and mains hum: never uploaded, so nothing can be invented there', () => {
   it('the same two turns with 105 s of digital silence and hum between them and 45 s after: the same uploads, no text in the gaps', { timeout: 120_000 }, async () => {
     // meeting-2-turns.wav, 60 s of digital silence, 45 s of 50 Hz hum (its 150 Hz harmonic, faint
@@ -432,5 +473,20 @@ describe('field case diarization-pieces: speaker labels mean something inside on
     expect(alice[0]).not.toBe(chloe[0]);
     // Scoped per piece, and the transcript says so in the names.
     expect(transcript.participants.map((p) => p.name).sort()).toEqual(['Intervenant 1 (partie 1)', 'Intervenant 2 (partie 1)', 'Intervenant 3 (partie 2)', 'Intervenant 4 (partie 2)']);
+  });
+
+  it('(own case) the same label in every piece is still one participant per piece, never one for the whole recording', async () => {
+    const answer = (n: number) => ({ response: { model: 'voxtral-mini-2507', text: `phrase ${n}`, language: null, segments: [{ type: 'transcription_segment', text: `phrase ${n}`, start: 0, end: 2, speaker_id: 'speaker_0' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } } });
+    const r = await run([join(CASES, 'diarization-pieces/four-turns-50s.ogg'), '--max-piece-seconds', '10'], {
+      sttProvider: 'mistral',
+      stt: { answers: Array.from({ length: 12 }, (_, i) => answer(i + 1)) },
+      mistral: { answers: [] },
+    });
+    expect(r.error).toBeNull();
+    const pieces = r.result?.recording.requests ?? 0;
+    expect(pieces).toBeGreaterThanOrEqual(3);
+    const transcript = parseTranscriptJson(readFileSync(join(r.out, 'transcript.json'), 'utf8'));
+    expect(transcript.participants).toHaveLength(pieces);
+    expect(transcript.participants.map((p) => p.name)).toEqual(Array.from({ length: pieces }, (_, i) => `Intervenant ${i + 1} (partie ${i + 1})`));
   });
 });
