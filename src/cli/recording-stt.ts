@@ -3,7 +3,8 @@
  * back in 45 s" (429/503 with Retry-After, up to MAX_RETRY_AFTER_MS) is waited out, visibly, and
  * every request pauses meanwhile (the limit is the account's, not one request's). A piece the
  * service finds too large (413, or bigger than STT_MAX_UPLOAD_MB before it is sent) is split in
- * two and each half sent. A piece that fails for good is reported; the others are kept.
+ * two and each half sent (a half's speaker labels are its own: see transcribePiece). A piece that
+ * fails for good is reported; the others are kept.
  */
 import { SttError, type FilteredCount, type SpeechToText, type Transcription } from '../pipelines/stt/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,7 +129,10 @@ async function request(chunks: readonly AudioChunk[], o: PieceOptions): Promise<
 
 /**
  * Transcribes one piece (chunks of one track, sent as one upload), splitting it on "too large".
- * Times come back on the meeting clock. Throws the SttError that made the piece fail.
+ * Times come back on the meeting clock. Speaker labels mean something inside one request only: a
+ * split piece's labels get the half they came from as a suffix ("speaker_1.2": the second half's
+ * "speaker_1"), so labels of different requests never share a string. Throws the SttError that
+ * made the piece fail.
  */
 export async function transcribePiece(chunks: readonly AudioChunk[], o: PieceOptions): Promise<PieceResult> {
   try {
@@ -150,9 +154,12 @@ export async function transcribePiece(chunks: readonly AudioChunk[], o: PieceOpt
     const [a, b] = [await transcribePiece(halves[0], o), await transcribePiece(halves[1], o)];
     const filtered = new Map<FilteredCount['reason'], number>();
     for (const f of [...a.filtered, ...b.filtered]) filtered.set(f.reason, (filtered.get(f.reason) ?? 0) + f.count);
+    // The halves were two requests: a label of one says nothing about the other's ("speaker_1" in
+    // each may be two people), so each half's labels are kept apart (".1", ".2"; nested splits add more).
+    const scoped = (r: PieceResult, half: 1 | 2) => r.segments.map((s) => (s.speaker === null ? s : { ...s, speaker: `${s.speaker}.${half}` }));
     return {
       ...a,
-      segments: [...a.segments, ...b.segments],
+      segments: [...scoped(a, 1), ...scoped(b, 2)],
       confidence: a.confidence ?? b.confidence,
       filtered: [...filtered].map(([reason, count]) => ({ reason, count })),
       sentMs: a.sentMs + b.sentMs,

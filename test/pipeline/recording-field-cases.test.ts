@@ -475,6 +475,21 @@ describe('field case diarization-pieces: speaker labels mean something inside on
     expect(transcript.participants.map((p) => p.name).sort()).toEqual(['Intervenant 1 (partie 1)', 'Intervenant 2 (partie 1)', 'Intervenant 3 (partie 2)', 'Intervenant 4 (partie 2)']);
   });
 
+  it('(own case) a piece split on a 413 was two requests: the same label in each half is two participants', async () => {
+    const answer = { response: { model: 'voxtral-mini-2507', text: 'phrase', language: null, segments: [{ type: 'transcription_segment', text: 'phrase', start: 0, end: 2, speaker_id: 'speaker_1' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } } };
+    const r = await run([join(CASES, 'diarization-pieces/four-turns-50s.ogg'), '--max-piece-seconds', '600'], {
+      sttProvider: 'mistral',
+      stt: { answers: [answer, answer, answer] },
+      sttFaults: [{ route: 'mistral.transcriptions', status: 413, times: 1 }],
+      mistral: { answers: [] },
+    });
+    expect(r.error).toBeNull();
+    expect(r.sttTimes.map((t) => t.status)).toEqual([413, 200, 200]);
+    const transcript = parseTranscriptJson(readFileSync(join(r.out, 'transcript.json'), 'utf8'));
+    expect(transcript.participants).toHaveLength(2);
+    expect(new Set(transcript.turns.map((t) => t.speaker.identity)).size).toBe(2);
+  });
+
   it('(own case) the same label in every piece is still one participant per piece, never one for the whole recording', async () => {
     const answer = (n: number) => ({ response: { model: 'voxtral-mini-2507', text: `phrase ${n}`, language: null, segments: [{ type: 'transcription_segment', text: `phrase ${n}`, start: 0, end: 2, speaker_id: 'speaker_0' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } } });
     const r = await run([join(CASES, 'diarization-pieces/four-turns-50s.ogg'), '--max-piece-seconds', '10'], {
