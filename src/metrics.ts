@@ -115,6 +115,13 @@ export const transcriptionStops = new Counter({
   registers: [registry],
 });
 
+export const agentRecoveries = new Counter({
+  name: 'meeting_agent_agent_recoveries_total',
+  help: "A meeting's agent leaving the room while its meeting runs, by outcome (redispatched: it was lost, its process died or its connection timed out, and the agent was sent again; bound_reached, room_gone, no_human: lost, but the meeting was ended instead; left: it left on its own, was removed or the room closed, so the meeting ended as before; duplicate, agent_present: a late or repeated report of a loss already handled).",
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const webhooksReceived = new Counter({
   name: 'meeting_agent_webhooks_total',
   help: 'LiveKit webhooks, by event and outcome (processed, ignored, rejected, replayed, failed).',

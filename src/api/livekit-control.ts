@@ -7,8 +7,9 @@ import { DispatchMetadataSchema, parseDispatchMetadata, type DispatchMetadata } 
 import { AGENT_ATTR } from '../meeting/livekit-contract.js';
 import { AgentDispatchClient, RoomServiceClient, type ParticipantInfo } from 'livekit-server-sdk';
 
-// ParticipantInfo.Kind.AGENT in LiveKit's protocol (the enum itself is not re-exported by the SDK).
+// ParticipantInfo.Kind.AGENT and EGRESS in LiveKit's protocol (the enum itself is not re-exported by the SDK).
 const KIND_AGENT = 4;
+const KIND_EGRESS = 2;
 
 
 export class LiveKitControl {
@@ -32,6 +33,11 @@ export class LiveKitControl {
   async roomSid(room: string): Promise<string | null> {
     const rooms = await this.#rooms.listRooms([room]);
     return rooms.find((r) => r.name === room)?.sid ?? null;
+  }
+
+  /** The participants in the room now (none when the room is not open). */
+  async participants(room: string): Promise<ParticipantInfo[]> {
+    return this.#rooms.listParticipants(room);
   }
 
   async dispatch(room: string, metadata: DispatchMetadata): Promise<string> {
@@ -88,6 +94,14 @@ export function isAgentOf(p: Pick<ParticipantInfo, 'kind' | 'attributes'>, meeti
 
 export function isAgent(p: Pick<ParticipantInfo, 'kind'>): boolean {
   return p.kind === KIND_AGENT;
+}
+
+/**
+ * Someone the meeting is for: neither an agent nor an egress (the two kinds LiveKit itself does
+ * not count as keeping a room alive, `IsDependent()`).
+ */
+export function isHuman(p: Pick<ParticipantInfo, 'kind'>): boolean {
+  return p.kind !== KIND_AGENT && p.kind !== KIND_EGRESS;
 }
 
 function metadataMeetingId(metadata: string): string | null {

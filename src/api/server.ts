@@ -31,6 +31,7 @@ import {
 } from './schemas.js';
 import { Transcriptions, type TranscriptionsDeps } from './transcriptions.js';
 import { WebhookHandler, type WebhookOptions } from './webhooks.js';
+import { AgentRecovery, type AgentRecoveryOptions } from './agent-recovery.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,6 +57,8 @@ export interface ApiDeps extends Pick<TranscriptionsDeps, 'redis' | 'store' | 'q
   stopGraceMs?: number;
   readyTimeoutMs?: number;
   webhook?: WebhookOptions;
+  /** The bound on re-dispatching a lost agent (src/api/agent-recovery.ts). */
+  agentRecovery?: AgentRecoveryOptions;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -99,6 +102,10 @@ export function buildApi(deps: ApiDeps) {
     deps.config.LIVEKIT_API_SECRET,
     deps.redis,
     transcriptions,
+    new AgentRecovery(
+      { redis: deps.redis, store: deps.store, livekit: deps.livekit, transcriptions, logger: deps.logger.child({ component: 'agent-recovery' }) },
+      deps.agentRecovery,
+    ),
     deps.logger.child({ component: 'webhooks' }),
     deps.webhook,
   );

@@ -40,7 +40,8 @@ export function stateOf(info: MeetingInfo): Exclude<TranscriptionState, 'idle'> 
   return info.endedAt ? 'finalising' : info.status;
 }
 
-const isLive = (info: MeetingInfo) => stateOf(info) === 'starting' || stateOf(info) === 'active';
+/** The meeting is being transcribed, or about to be (its agent dispatched, not ended). */
+export const isLive = (info: MeetingInfo) => stateOf(info) === 'starting' || stateOf(info) === 'active';
 
 export function roomView(room: string, info: MeetingInfo | null): RoomTranscription {
   if (!info) return { room, state: 'idle', meetingId: null, language: null, createdAt: null, startedAt: null, endedAt: null, endReason: null };
@@ -134,13 +135,7 @@ export class Transcriptions {
       .set(apiKeys.lastMeeting(room), meetingId, 'EX', this.d.store.ttlSeconds);
 
     try {
-      const dispatchId = await this.d.livekit.dispatch(room, {
-        meetingId,
-        language: info.language,
-        requester,
-        glossary: info.glossary,
-      });
-      await this.d.redis.multi().hset(apiKeys.meeting(meetingId), 'dispatchId', dispatchId).expire(apiKeys.meeting(meetingId), this.d.store.ttlSeconds).exec();
+      const dispatchId = await this.#dispatch(info);
       this.d.logger.info({ meetingId, dispatchId, caller: caller.kind }, 'agent dispatched');
     } catch (e) {
       this.d.logger.error({ meetingId, err: e }, 'dispatch failed');
@@ -173,8 +168,20 @@ export class Transcriptions {
     return { stopped: true, view: roomView(room, await this.d.store.get(meetingId)) };
   }
 
-  /** Handles an end signal from LiveKit (room finished, agent left); false when nothing was running. */
-  async endFromLiveKit(meetingId: string, reason: 'room_finished' | 'agent_left', roomSid: string | null): Promise<boolean> {
+  /**
+   * Sends the meeting's agent again to its room (its previous one was lost, src/api/agent-recovery.ts),
+   * with the meeting's own dispatch metadata: the new agent continues the same meeting. Returns the
+   * new dispatch id; throws when LiveKit refuses.
+   */
+  async redispatch(info: MeetingInfo): Promise<string> {
+    return this.#dispatch(info);
+  }
+
+  /**
+   * Handles an end signal from LiveKit (room finished, agent left, or a lost agent whose room has no
+   * one left); false when nothing was running.
+   */
+  async endFromLiveKit(meetingId: string, reason: 'room_finished' | 'agent_left' | 'last_participant_left', roomSid: string | null): Promise<boolean> {
     const info = await this.d.store.get(meetingId);
     if (!info || info.endedAt || !isLive(info)) return false;
     // A room name can be reused: an old room instance's end must not end a newer meeting.
@@ -266,6 +273,20 @@ export class Transcriptions {
       await this.d.queues.endMeeting(this.d.store, holder, 'room_finished');
       return true;
     });
+  }
+
+  /** Dispatches the meeting's agent to its room and records the dispatch id (the stop deletes it). */
+  async #dispatch(info: MeetingInfo): Promise<string> {
+    if (!info.room) throw new Error('the meeting has no room to dispatch its agent to');
+    const dispatchId = await this.d.livekit.dispatch(info.room, {
+      meetingId: info.meetingId,
+      language: info.language,
+      requester: info.requester,
+      glossary: info.glossary,
+    });
+    const key = apiKeys.meeting(info.meetingId);
+    await this.d.redis.multi().hset(key, 'dispatchId', dispatchId).expire(key, this.d.store.ttlSeconds).exec();
+    return dispatchId;
   }
 
   #scheduleRemoval(room: string, meetingId: string, delayMs: number): void {

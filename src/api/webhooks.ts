@@ -1,5 +1,6 @@
 /**
- * LiveKit's webhooks: the room closing, or the meeting's agent leaving, finalises the meeting.
+ * LiveKit's webhooks: the room closing finalises the meeting; the meeting's agent leaving does too,
+ * unless it was lost (its process died), when it is dispatched again (src/api/agent-recovery.ts).
  * A webhook is trusted only if LiveKit signed it (a JWT from our API key and secret carrying the
  * body's SHA-256), is fresh, and was not seen before: a forged, altered or replayed one changes
  * nothing.
@@ -10,6 +11,7 @@ import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import type { Logger } from '../logging.js';
 import { webhookSeenKey } from '../meeting/redis-keys.js';
 import { webhooksReceived } from '../metrics.js';
+import type { AgentRecovery } from './agent-recovery.js';
 import { ApiError } from './errors.js';
 import { isAgent } from './livekit-control.js';
 import type { Transcriptions } from './transcriptions.js';
@@ -35,6 +37,7 @@ export class WebhookHandler {
     apiSecret: string,
     private readonly redis: Redis,
     private readonly transcriptions: Transcriptions,
+    private readonly recovery: AgentRecovery,
     private readonly logger: Logger,
     options: WebhookOptions = {},
   ) {
@@ -101,10 +104,13 @@ export class WebhookHandler {
       const ids = await this.transcriptions.meetingIdsOfRoom(room);
       // Only a meeting of this very room: the attribute alone must not end another room's meeting.
       if (!ids.includes(meetingId)) return 'ignored';
-      if (await this.transcriptions.endFromLiveKit(meetingId, 'agent_left', event.room?.sid || null)) {
-        this.logger.info({ meetingId, event: event.event }, 'meeting ended: agent left');
-        return 'meeting_ended';
-      }
+      return this.recovery.agentLeft({
+        room,
+        roomSid: event.room?.sid || null,
+        meetingId,
+        participantSid: event.participant.sid,
+        disconnectReason: event.participant.disconnectReason,
+      });
     }
     return 'ignored';
   }

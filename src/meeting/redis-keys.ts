@@ -47,6 +47,12 @@ export const meetingKeys = {
   stopRequested: (id: string) => `${PREFIX}:stop-requested:${id}`,
   /** Hash: dispatchId: the API's bookkeeping of a meeting it started (src/api/transcriptions.ts). */
   api: (id: string) => `${PREFIX}:api:meeting:${id}`,
+  /**
+   * Sorted set: the meeting's lost agent participants (their LiveKit sid, scored by the time of
+   * loss in ms) that the control plane dispatched again (src/api/agent-recovery.ts): one
+   * re-dispatch per lost participant, and a bound per window.
+   */
+  recoveries: (id: string) => `${PREFIX}:api:meeting:${id}:recoveries`,
 } as const;
 
 /** The keys of one meeting with a fixed name (the `sent` markers are found by pattern). */
@@ -60,6 +66,7 @@ export function fixedMeetingKeys(meetingId: string): string[] {
     meetingKeys.deliveries(meetingId),
     meetingKeys.stopRequested(meetingId),
     meetingKeys.api(meetingId),
+    meetingKeys.recoveries(meetingId),
   ];
 }
 

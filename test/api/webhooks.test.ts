@@ -1,11 +1,14 @@
 /**
  * LiveKit's webhooks end meetings: a dedicated LiveKit server posts its real, signed webhooks to
- * the control plane; forged, altered, stale and replayed ones change nothing.
+ * the control plane; forged, altered, stale and replayed ones change nothing. A meeting's agent
+ * that was lost (its process died) is dispatched again instead, within a bound.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
+import { joinAsListener, type ListenerBot } from '../../src/local/meeting-bot.js';
+import { requestStop } from '../../src/meeting/stop-signal.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { call, SERVICE_KEY, signWebhook, uniqueRoom, useTestApi, waitFor } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';
@@ -19,10 +22,13 @@ const { api } = useTestApi(async () => {
     workDir: `.services/test/api-webhooks-${randomUUID().slice(0, 8)}`,
     webhookUrls: [`http://127.0.0.1:${port}/v1/livekit/webhook`],
   });
-  return { port, livekit: { url: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret } };
+  // A lost agent is dispatched again twice per window here, then the meeting ends (default 3).
+  return { port, livekit: { url: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret }, overrides: { agentRecovery: { maxRedispatches: 2 } } };
 });
 
+const humans: ListenerBot[] = [];
 afterAll(async () => {
+  await Promise.all(humans.map((h) => h.disconnect().catch(() => undefined)));
   await livekit?.stop();
 });
 
@@ -54,6 +60,120 @@ async function unchanged(meetingId: string) {
   expect(info?.status).toBe('active');
   expect(await api.finalizeQueue.getJob(jobIds.finalize(meetingId))).toBeUndefined();
 }
+
+/** A real participant (a human's client) in the room. */
+async function humanIn(room: string): Promise<void> {
+  humans.push(await joinAsListener({ url: livekit.url, room, identity: `human-${randomUUID().slice(0, 6)}`, name: 'Human', auth: { apiKey: livekit.apiKey, apiSecret: livekit.apiSecret } }));
+}
+
+/** LiveKit's participant_left for the meeting's agent, as 1.13.5 sends it (a killed process: CONNECTION_TIMEOUT). */
+function agentLeft(m: { room: string; sid: string; meetingId: string }, disconnectReason: string, participantSid = `PA_${randomUUID().slice(0, 8)}`) {
+  const body = event({
+    event: 'participant_left',
+    room: { name: m.room, sid: m.sid },
+    participant: { sid: participantSid, identity: `agent-AJ_${participantSid}`, kind: 'AGENT', state: 'DISCONNECTED', disconnectReason, attributes: { 'transcription.meeting_id': m.meetingId } },
+  });
+  return post(body, signWebhook(body, livekit.apiKey, livekit.apiSecret));
+}
+
+/** The agent dispatches LiveKit holds for the meeting's room (the start's, and any re-dispatch). */
+async function dispatchesIn(room: string): Promise<number> {
+  return (await api.dispatches.listDispatch(room)).filter((d) => d.agentName === api.agentName).length;
+}
+
+async function recoveries(outcome: string): Promise<number> {
+  return sample(parsePrometheus(await (await fetch(`${api.url}/metrics`)).text()), 'meeting_agent_agent_recoveries_total', { outcome }) ?? 0;
+}
+
+describe('a lost agent', () => {
+  it('is dispatched again while people are in the room: the meeting keeps running; a late copy of the same loss changes nothing', async () => {
+    const m = await activeMeeting('lost');
+    await humanIn(m.room);
+    expect(await dispatchesIn(m.room)).toBe(1);
+    const before = await recoveries('redispatched');
+
+    const res = await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_lost1');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true, action: 'agent_redispatched' });
+    await unchanged(m.meetingId);
+    expect((await call(api, 'GET', `/v1/rooms/${m.room}/transcription`, { token: SERVICE_KEY })).body).toMatchObject({ meetingId: m.meetingId, state: 'active' });
+    // The new dispatch carries the same meeting: the agent it brings continues it.
+    const dispatches = (await api.dispatches.listDispatch(m.room)).filter((d) => d.agentName === api.agentName);
+    expect(dispatches).toHaveLength(2);
+    for (const d of dispatches) expect(JSON.parse(d.metadata)).toMatchObject({ meetingId: m.meetingId, language: 'fr' });
+    expect(await recoveries('redispatched')).toBe(before + 1);
+    expect(api.logs.some((l) => l.includes('agent lost: dispatched again') && l.includes(m.meetingId) && l.includes('CONNECTION_TIMEOUT'))).toBe(true);
+
+    // The same loss reported again (another event id, delivered late): no second dispatch.
+    const again = await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_lost1');
+    expect(await again.json()).toEqual({ ok: true, action: 'ignored' });
+    expect(await dispatchesIn(m.room)).toBe(2);
+    await unchanged(m.meetingId);
+  });
+
+  it('is dispatched again at most twice per window here; the next loss ends the meeting, with a log line and a metric saying why', async () => {
+    const m = await activeMeeting('bound');
+    await humanIn(m.room);
+    const before = await recoveries('bound_reached');
+    for (const n of [1, 2]) expect(await (await agentLeft(m, 'CONNECTION_TIMEOUT', `PA_crash${n}`)).json()).toEqual({ ok: true, action: 'agent_redispatched' });
+    await unchanged(m.meetingId);
+    expect(await (await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_crash3')).json()).toEqual({ ok: true, action: 'meeting_ended' });
+    const info = await api.store.get(m.meetingId);
+    expect(info?.endReason).toBe('agent_left');
+    expect((await api.finalizeQueue.getJob(jobIds.finalize(m.meetingId)))?.data).toEqual({ meetingId: m.meetingId, reason: 'agent_left' });
+    expect(await recoveries('bound_reached')).toBe(before + 1);
+    expect(api.logs.some((l) => l.includes('agent lost once more than allowed') && l.includes(m.meetingId))).toBe(true);
+    // The ended meeting's dispatches are cleared, so no agent comes back.
+    await waitFor('the dispatches to be deleted', () => dispatchesIn(m.room), (n) => n === 0);
+  });
+
+  it('that left on its own, or was removed, ends the meeting as before', async () => {
+    for (const reason of ['CLIENT_INITIATED', 'PARTICIPANT_REMOVED']) {
+      const m = await activeMeeting(`left-${reason.toLowerCase().slice(0, 6)}`);
+      await humanIn(m.room);
+      expect(await (await agentLeft(m, reason)).json()).toEqual({ ok: true, action: 'meeting_ended' });
+      expect((await api.store.get(m.meetingId))?.endReason, reason).toBe('agent_left');
+      expect(await dispatchesIn(m.room)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('in a room no one is left in ends the meeting (last participant left); in a room that is gone, room finished', async () => {
+    const empty = await activeMeeting('lost-empty');
+    expect(await (await agentLeft(empty, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'meeting_ended' });
+    expect((await api.store.get(empty.meetingId))?.endReason).toBe('last_participant_left');
+    expect(await dispatchesIn(empty.room)).toBeLessThanOrEqual(1);
+
+    const gone = await activeMeeting('lost-gone');
+    await api.rooms.deleteRoom(gone.room);
+    await agentLeft(gone, 'CONNECTION_TIMEOUT');
+    const info = await waitFor('the meeting to end', () => api.store.get(gone.meetingId), (m) => m?.endedAt != null);
+    expect(info?.endReason).toBe('room_finished');
+  });
+
+  it('while the host is stopping the meeting, or once it was erased, is not dispatched again', async () => {
+    // The stop signal is written before the meeting is marked ended: a loss reported in between.
+    const stopping = await activeMeeting('lost-stopping');
+    await humanIn(stopping.room);
+    await requestStop(api.redis, stopping.meetingId);
+    expect(await (await agentLeft(stopping, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
+    expect(await dispatchesIn(stopping.room)).toBe(1);
+
+    // Stopped: the meeting ends with the host's reason, whatever LiveKit reports afterwards.
+    const stopped = await activeMeeting('lost-stopped');
+    await humanIn(stopped.room);
+    expect((await call(api, 'DELETE', `/v1/rooms/${stopped.room}/transcription`, { token: SERVICE_KEY })).status).toBe(202);
+    expect(await (await agentLeft(stopped, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
+    expect((await api.store.get(stopped.meetingId))?.endReason).toBe('host_stop');
+
+    // Erased (after its end): nothing of it is recreated, no agent is sent.
+    await waitFor('the stop to clear the dispatch', () => dispatchesIn(stopped.room), (n) => n === 0);
+    await api.store.update(stopped.meetingId, (m) => ({ ...m, status: 'done' }));
+    expect((await call(api, 'DELETE', `/v1/meetings/${stopped.meetingId}`, { token: SERVICE_KEY })).status).toBe(204);
+    expect(await (await agentLeft(stopped, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
+    expect(await dispatchesIn(stopped.room)).toBe(0);
+    expect(await api.store.get(stopped.meetingId)).toBeNull();
+  });
+});
 
 describe('LiveKit webhooks', () => {
   it('a room closing on the real LiveKit server finalises its meeting', async () => {
