@@ -7,33 +7,50 @@
  *    injected into the third room's pipeline (room-fault.ts) throws where nothing catches it: that
  *    room's job alone ends (reported failed, its meeting finalised once, its first three utterances
  *    kept) and the two others complete.
- * 2. SIGTERM while two more rooms are in progress: the worker takes no new room, both meetings run to
+ * 2. The worker process is SIGKILLed while it hosts three meetings (the crash that no error boundary
+ *    catches): LiveKit reports each agent lost, the control plane (the real API, receiving this
+ *    LiveKit's signed webhooks) dispatches each meeting's agent again, a second worker takes them,
+ *    and each meeting continues: speakers right, no segment id, sequence number or caption twice,
+ *    finalised once at the host's stop.
+ * 3. SIGTERM while two more rooms are in progress: the worker takes no new room, both meetings run to
  *    their end and are finalised once, then the process exits by itself; a later re-dispatch of the
  *    same meeting (a new worker) adds no segment and does not end it again.
+ *
+ * The file runs its own LiveKit server, which posts its webhooks to a real API (as deployed), so
+ * the agents' departures reach the control plane in every test.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ParticipantKind, type Room } from '@livekit/rtc-node';
+import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
+import { freeTcpPort } from '../../src/local/ports.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { DeferredSttJobSchema, openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
 import { dispatchAgent, FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript, QueueProbe, sleep, startAgentWorker, words, type AgentWorker } from './harness.js';
+import type { ServicesEnv } from '../global-setup.js';
+import { call, SERVICE_KEY, startTestApi, type TestApi } from '../api/helpers.js';
 import { FAULT_AT, FAULTY_MEETING_PREFIX } from './room-fault.js';
 
 const script = fixtureScript();
+const WORKER_ENV = { WORKER_EXECUTOR: 'in-process', WORKER_MAX_ROOMS: '4', CAPTION_SENTENCE_PAUSES: 'false' };
 const agentIn = (room: Room) => [...room.remoteParticipants.values()].find((p) => p.kind === ParticipantKind.AGENT);
 
 interface TestRoom {
   room: string;
+  /** Set by the test when the API starts the meeting (it chooses the id). */
   meetingId: string;
   listener: ListenerBot;
   speakers: SpeakerBot[];
 }
 
 describe('several rooms in one worker process', () => {
-  const services = inject('services');
-  const auth = { apiKey: services.LIVEKIT_API_KEY, apiSecret: services.LIVEKIT_API_SECRET };
+  // This file's LiveKit (webhooks to the API) in place of the shared one.
+  let services: ServicesEnv;
+  let auth: { apiKey: string; apiSecret: string };
+  let livekit: LiveKitServer;
+  let api: TestApi;
   let stt: ReplayServer;
   let worker: AgentWorker;
   let probe: QueueProbe;
@@ -102,10 +119,15 @@ describe('several rooms in one worker process', () => {
   }
 
   beforeAll(async () => {
+    const apiPort = await freeTcpPort();
+    livekit = await startLiveKitServer({ workDir: `.services/test/rooms-in-process-${randomUUID().slice(0, 8)}`, webhookUrls: [`http://127.0.0.1:${apiPort}/v1/livekit/webhook`] });
+    services = { ...inject('services'), LIVEKIT_URL: livekit.url, LIVEKIT_API_KEY: livekit.apiKey, LIVEKIT_API_SECRET: livekit.apiSecret };
+    auth = { apiKey: livekit.apiKey, apiSecret: livekit.apiSecret };
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
+    api = await startTestApi(services, { sttBaseUrl: `${stt.url}/v1`, livekit: { url: livekit.url, ...auth }, port: apiPort });
     // One segment per utterance (sentence-pause cuts off): this file counts and faults utterances by
     // their rank; where sentence pauses cut is checked in fixture-meeting / long-monologue.
-    worker = await startAgentWorker(services, stt.url, { WORKER_EXECUTOR: 'in-process', WORKER_MAX_ROOMS: '4', CAPTION_SENTENCE_PAUSES: 'false' }, { preload: ['./test/agent/room-fault.ts'] });
+    worker = await startAgentWorker(services, stt.url, WORKER_ENV, { preload: ['./test/agent/room-fault.ts'], agentName: api.agentName });
     workers.push(worker);
     probe = new QueueProbe(services);
   }, 60_000);
@@ -114,7 +136,9 @@ describe('several rooms in one worker process', () => {
     await Promise.all(bots.map((b) => b.disconnect().catch(() => undefined)));
     for (const w of workers) await w.stop();
     await probe?.close();
+    await api?.close();
     await stt?.close();
+    await livekit?.stop();
   });
 
   it('transcribes three rooms at once with their own speakers; a fault in one ends that room alone and the two others complete', async () => {
@@ -147,6 +171,102 @@ describe('several rooms in one worker process', () => {
     expect(pids.size).toBe(1);
     expect(await Promise.race([worker.exited.then(() => 'exited'), sleep(100).then(() => 'running')])).toBe('running');
   }, 180_000);
+
+  it('a worker killed mid-meeting: each of its three meetings gets an agent again (another worker) and continues, with no line twice, finalised once', async () => {
+    // u01 (alice) is transcribed, then the worker dies during u02 (~11 s); LiveKit notices ~19 s
+    // later (its connection timeout) and the API dispatches again: the new agents join at ~32-36 s,
+    // and u06 (chloe, 39.7 s) and u07 (bruno, 44.6 s) at least are spoken to them.
+    const PLAY_MS = 49_000;
+    const rooms = [await openRoom('crash-a', PLAY_MS), await openRoom('crash-b', PLAY_MS), await openRoom('crash-c', PLAY_MS)];
+    const crashed = worker;
+    const jobsStarted = (w: AgentWorker) => w.logs.filter((l) => l.includes('"room job started"')).length;
+    const earlierJobs = jobsStarted(crashed);
+    for (const r of rooms) {
+      // Started as a host's conferencing backend does: through the API, which also receives the webhooks.
+      const res = await call(api, 'POST', `/v1/rooms/${r.room}/transcription`, { token: SERVICE_KEY, body: { language: 'fr' } });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      r.meetingId = res.body.meetingId as string;
+    }
+    const firstAgents = new Map<string, string>();
+    for (const r of rooms) {
+      const agent = await probe.waitFor(`the agent in ${r.room}`, async () => agentIn(r.listener.room), (p) => p?.attributes['transcription.state'] === 'active', 30_000);
+      firstAgents.set(r.room, agent!.sid!);
+    }
+    // One process hosts the three rooms (the only worker registered so far).
+    expect(jobsStarted(crashed) - earlierJobs).toBe(3);
+    await sleep(1_000); // subscriptions settle
+    const all = rooms.flatMap((r) => r.speakers);
+    const playStart = Date.now();
+    for (const s of all) void s.play();
+    // A second worker, registered while the first one hosts the three rooms (LiveKit sends rooms to the least loaded).
+    const second = await startAgentWorker(services, stt.url, WORKER_ENV, { agentName: api.agentName });
+    workers.push(second);
+
+    for (const r of rooms) await probe.waitFor(`u01 in ${r.meetingId}`, () => cutUtterances(r.meetingId), (c) => c.length >= 1, 20_000);
+    crashed.signal('SIGKILL');
+    expect(await crashed.exited).toBeNull();
+    const killedAtMs = Date.now() - playStart;
+
+    // Each room gets an agent again: another participant, the same meeting, active.
+    const rejoinedAtMs = new Map<string, number>();
+    for (const r of rooms) {
+      await probe.waitFor(
+        `a new agent in ${r.room}`,
+        async () => agentIn(r.listener.room),
+        (p) => p !== undefined && p.sid !== firstAgents.get(r.room) && p.attributes['transcription.state'] === 'active' && p.attributes['transcription.meeting_id'] === r.meetingId,
+        40_000,
+      );
+      rejoinedAtMs.set(r.room, Date.now() - playStart);
+      // The meeting was never ended meanwhile: the participants see it running throughout.
+      expect((await probe.store.get(r.meetingId))?.endedAt, r.meetingId).toBeNull();
+    }
+    expect(api.logs.filter((l) => l.includes('agent lost: dispatched again'))).toHaveLength(3);
+    // How long captions were missing, for the README's figure.
+    console.info(`worker killed at ${killedAtMs} ms; agents back at ${[...rejoinedAtMs.values()].join(', ')} ms`);
+    expect(jobsStarted(second)).toBe(3);
+
+    await Promise.all(all.map((s) => s.finished));
+    await sleep(2_000); // the last utterance's closing silence
+    for (const r of rooms) expect((await call(api, 'DELETE', `/v1/rooms/${r.room}/transcription`, { token: SERVICE_KEY })).status).toBe(202);
+    for (const r of rooms) await probe.waitFor(`${r.meetingId} to end`, () => probe.store.get(r.meetingId), (m) => m?.endReason === 'host_stop', 30_000);
+
+    for (const r of rooms) {
+      const rejoined = rejoinedAtMs.get(r.room)!;
+      // Spoken before the crash, and spoken wholly after the new agent joined (plus 1 s for its subscriptions).
+      const before = script.utterances.filter((u) => u.endMs < killedAtMs);
+      const after = script.utterances.filter((u) => u.startMs > rejoined + 1_000 && u.endMs <= PLAY_MS);
+      const timeline = `${r.meetingId}: killed at ${killedAtMs} ms, agent back at ${rejoined} ms`;
+      expect(after.length, timeline).toBeGreaterThanOrEqual(1);
+      const cut = await probe.waitFor(`the utterances of ${r.meetingId}`, () => cutUtterances(r.meetingId), (c) => c.length >= before.length + after.length, 20_000);
+      // No segment id, no (speaker, sequence number) twice: the new agent continued the numbering from Redis.
+      expect(new Set(cut.map((c) => c.segmentId)).size, r.meetingId).toBe(cut.length);
+      expect(new Set(cut.map((c) => `${c.participant.identity}#${c.sequence}`)).size, r.meetingId).toBe(cut.length);
+      const alice = cut.filter((c) => c.participant.identity === 'alice').map((c) => c.sequence);
+      expect(alice, r.meetingId).toEqual([...alice].sort((a, b) => a - b));
+      // Each utterance of both stretches is there, once, with its speaker (and its words when live).
+      // Segment times run on the meeting's clock (from its start), the script's from the playing's.
+      const offsetMs = playStart - Date.parse((await probe.store.get(r.meetingId))!.startedAt!);
+      const middle = (c: { startMs: number; endMs: number }) => (c.startMs + c.endMs) / 2 - offsetMs;
+      for (const u of [...before, ...after]) {
+        const found = cut.filter((c) => middle(c) > u.startMs && middle(c) < u.endMs);
+        expect(found.map((c) => c.participant.identity), `${timeline}: ${u.id}`).toEqual([u.speaker]);
+        if (found[0]!.live) expect(words(found[0]!.text).join(' '), `${r.meetingId} ${u.id}`).toContain(words(u.text).join(' '));
+      }
+      // Nothing was cut while no agent was in the room, bar the utterance the new agent joined in.
+      expect(cut.length, r.meetingId).toBeLessThanOrEqual(before.length + after.length + 1);
+      // The listener got each caption once, and captions resumed after the rejoin.
+      const live = cut.filter((c) => c.live);
+      await r.listener.waitForCaptions((c) => c.length >= live.length, 10_000);
+      const captionIds = r.listener.captions.map((c) => c.attributes['lk.segment_id']);
+      expect(new Set(captionIds).size, r.meetingId).toBe(captionIds.length);
+      expect(captionIds, r.meetingId).toEqual(live.map((c) => c.segmentId));
+      expect(live.some((c) => c.startMs > rejoined), r.meetingId).toBe(true);
+      // Finalised once, at the host's stop.
+      expect(await finalizeJobs(r.meetingId), r.meetingId).toBe(1);
+    }
+    // The drain test goes on with the second worker.
+    worker = second;
+  }, 150_000);
 
   it('drains on SIGTERM: no new room, the rooms in progress end and are finalised once, then the worker exits; a re-dispatch adds nothing', async () => {
     const PLAY_MS = 24_300; // u01-u03; u04 starts at 24.9 s
