@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AccessToken } from 'livekit-server-sdk';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { joinAsListener, type ListenerBot } from '../../src/local/meeting-bot.js';
@@ -108,6 +109,21 @@ describe('a lost agent', () => {
     const again = await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_lost1');
     expect(await again.json()).toEqual({ ok: true, action: 'ignored' });
     expect(await dispatchesIn(m.room)).toBe(2);
+    await unchanged(m.meetingId);
+  });
+
+  it('reported late, once its meeting has an agent again, sends no other agent', async () => {
+    const m = await activeMeeting('lost-late');
+    await humanIn(m.room);
+    // The agent that came back (an agent participant announcing the meeting).
+    const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity: 'agent-AJ_back', attributes: { 'transcription.meeting_id': m.meetingId } });
+    token.kind = 'agent';
+    token.addGrant({ roomJoin: true, room: m.room, canPublish: true, canSubscribe: true });
+    humans.push(await joinAsListener({ url: livekit.url, room: m.room, identity: 'agent-AJ_back', auth: { token: await token.toJwt() } }));
+    const before = await recoveries('agent_present');
+    expect(await (await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_earlier')).json()).toEqual({ ok: true, action: 'ignored' });
+    expect(await dispatchesIn(m.room)).toBe(1);
+    expect(await recoveries('agent_present')).toBe(before + 1);
     await unchanged(m.meetingId);
   });
 
