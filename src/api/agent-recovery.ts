@@ -21,6 +21,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
 import type { MeetingStore } from '../meeting/meeting-store.js';
 import { meetingKeys } from '../meeting/redis-keys.js';
+import { stopRequested } from '../meeting/stop-signal.js';
 import { agentRecoveries } from '../metrics.js';
 import { isAgentOf, isHuman, type LiveKitControl } from './livekit-control.js';
 import { isLive, type Transcriptions } from './transcriptions.js';
@@ -92,7 +93,7 @@ export class AgentRecovery {
       return this.#end(e, 'agent_left', log, 'meeting ended: agent left');
     }
     // A host stop in flight (the signal is written before the meeting is marked ended) ends it.
-    if ((await this.d.redis.exists(meetingKeys.stopRequested(meetingId))) === 1) return 'ignored';
+    if (await stopRequested(this.d.redis, meetingId)) return 'ignored';
 
     const openSid = await this.d.livekit.roomSid(e.room);
     if (!openSid || (info.roomSid && openSid !== info.roomSid)) {
@@ -112,12 +113,14 @@ export class AgentRecovery {
 
     const key = meetingKeys.recoveries(meetingId);
     const now = this.#now();
-    const [[, added]] = (await this.d.redis
+    const results = await this.d.redis
       .multi()
       .zadd(key, 'NX', now, e.participantSid)
       .zremrangebyscore(key, '-inf', now - this.#windowMs)
       .expire(key, this.d.store.ttlSeconds)
-      .exec()) as [[Error | null, number], ...unknown[]];
+      .exec();
+    const [failed, added] = results?.[0] ?? [new Error('the recovery record was not written'), null];
+    if (failed) throw failed;
     if (added === 0) {
       agentRecoveries.inc({ outcome: 'duplicate' });
       return 'ignored';

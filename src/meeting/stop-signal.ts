@@ -15,6 +15,11 @@ export async function requestStop(redis: Redis, meetingId: string): Promise<void
   await redis.publish(stopChannel(meetingId), 'stop');
 }
 
+/** Whether a stop was requested for the meeting (within the last day). */
+export async function stopRequested(redis: Redis, meetingId: string): Promise<boolean> {
+  return (await redis.exists(stopKey(meetingId))) === 1;
+}
+
 /** Clears a stop request, so that a later dispatch for the same meeting id may transcribe again. */
 export async function clearStop(redis: Redis, meetingId: string): Promise<void> {
   await redis.del(stopKey(meetingId));
