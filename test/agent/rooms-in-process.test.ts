@@ -39,7 +39,7 @@ const agentIn = (room: Room) => [...room.remoteParticipants.values()].find((p) =
 
 interface TestRoom {
   room: string;
-  /** Set by the test when the API starts the meeting (it chooses the id). */
+  /** The meeting's id: chosen by openRoom for a direct dispatch, or by the API when a test starts it there. */
   meetingId: string;
   listener: ListenerBot;
   speakers: SpeakerBot[];
