@@ -90,5 +90,40 @@ describe('ConcurrencyLimiter', () => {
     expect(limiter.waiting).toBe(0);
     expect(limiter.active).toBe(0);
   });
-});
 
+  it('grants a best-effort slot only when one is free and nobody waits, never queueing it', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    const first = limiter.tryAcquire(() => undefined);
+    expect(first).not.toBeNull();
+    expect(limiter.active).toBe(1);
+    const release = await limiter.acquire();
+    expect(limiter.tryAcquire(() => undefined)).toBeNull(); // both slots taken
+    expect(limiter.waiting).toBe(0);
+    release();
+    first!();
+    first!(); // a double release frees nothing more
+    expect(limiter.active).toBe(0);
+  });
+
+  it('takes a best-effort slot back for the first caller that would wait, and hands it over on release', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    const held = await limiter.acquire();
+    const preempted: string[] = [];
+    const older = limiter.tryAcquire(() => preempted.push('older'))!;
+    const finalWaits = limiter.acquire();
+    expect(preempted).toEqual(['older']); // the final asked while every slot was taken
+    expect(limiter.waiting).toBe(1);
+    older();
+    const release = await finalWaits;
+    expect(limiter.active).toBe(2);
+    // A caller that finds a free slot preempts nobody.
+    release();
+    await tick();
+    const again = limiter.tryAcquire(() => preempted.push('again'))!;
+    held();
+    await limiter.acquire().then((r) => r());
+    expect(preempted).toEqual(['older']);
+    again();
+    expect(limiter.active).toBe(0);
+  });
+});

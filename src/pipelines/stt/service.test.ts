@@ -109,3 +109,60 @@ describe('the provider’s upload limit', () => {
     expect(sent).toBe(0);
   });
 });
+
+describe('best-effort requests (live interim captions)', () => {
+  /** A backend whose calls wait until answered or aborted; `sent` counts calls, `failures` the attempts that failed. */
+  function gatedBackend() {
+    const calls: { answer: () => void; fail: () => void; signal: AbortSignal }[] = [];
+    return {
+      calls,
+      backend: {
+        provider: 'openai-compatible' as const,
+        model: 'whisper-large-v3',
+        send: (_u: unknown, _r: unknown, ctx: { signal: AbortSignal }) =>
+          new Promise<{ text: string; segments: never[]; language: string }>((resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => reject(new SttError('cancelled', { code: 'aborted', retryable: false })), { once: true });
+            calls.push({
+              answer: () => resolve({ text: 'Bonjour.', segments: [], language: 'fr' }),
+              fail: () => reject(new SttError('503', { code: 'http', status: 503, retryable: true })),
+              signal: ctx.signal,
+            });
+          }),
+        probe: async () => undefined,
+      },
+    };
+  }
+  const speech = () => ({ audio: { samples: new Int16Array(16_000), sampleRate: 16_000, channels: 1 as const }, language: 'fr' });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('is refused (busy, nothing sent) when every slot is taken, and a final waiting for the slot takes it back from one in flight', async () => {
+    const { backend, calls } = gatedBackend();
+    const limiter = new ConcurrencyLimiter(1);
+    const service = new SpeechToTextService({ backend, limiter, retry: defaultRetryPolicy() });
+    const interim = service.transcribe({ ...speech(), bestEffort: true }).catch((e: unknown) => e);
+    await until(() => calls.length === 1);
+    // A second best-effort request finds the only slot taken: refused, never queued.
+    await expect(service.transcribe({ ...speech(), bestEffort: true })).rejects.toMatchObject({ code: 'busy' });
+    expect(limiter.waiting).toBe(0);
+    // A final arrives: the interim in flight is aborted and the final is sent at once.
+    const final = service.transcribe(speech());
+    expect(await interim).toMatchObject({ code: 'aborted' });
+    await until(() => calls.length === 2);
+    calls[1]!.answer();
+    await expect(final).resolves.toMatchObject({ text: 'Bonjour.' });
+    expect(limiter.active).toBe(0);
+  });
+
+  it('is tried once: a failure that a final would retry is not retried', async () => {
+    const { backend, calls } = gatedBackend();
+    const service = new SpeechToTextService({ backend, limiter: new ConcurrencyLimiter(2), retry: { ...defaultRetryPolicy(), baseDelayMs: 1, maxDelayMs: 1 } });
+    const interim = service.transcribe({ ...speech(), bestEffort: true }).catch((e: unknown) => e);
+    await until(() => calls.length === 1);
+    calls[0]!.fail();
+    expect(await interim).toMatchObject({ code: 'http' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toHaveLength(1);
+  });
+});

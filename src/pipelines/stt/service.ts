@@ -41,7 +41,34 @@ export class SpeechToTextService implements SpeechToText {
   }
 
   async transcribe(req: SttRequest): Promise<Transcription> {
-    const { backend, limiter, retry, logger } = this.#o;
+    const { limiter, retry } = this.#o;
+    if (req.bestEffort) return this.#bestEffort(req);
+    const upload = await this.#upload(req);
+    const queuedAt = performance.now();
+    let release: () => void;
+    try {
+      release = await limiter.acquire(req.signal);
+    } catch (e) {
+      throw new SttError('speech-to-text request cancelled while waiting for a free slot', { code: 'aborted', retryable: false, cause: e });
+    }
+    return this.#send(upload, req, release, retry, queuedAt);
+  }
+
+  /** See SttRequest.bestEffort: a free slot now or 'busy'; preempted by a request that waits; one attempt. */
+  async #bestEffort(req: SttRequest): Promise<Transcription> {
+    const busy = () => new SttError('no free speech-to-text slot for a best-effort request; not sent', { code: 'busy', retryable: false });
+    const { limiter } = this.#o;
+    // Checked before encoding too, so a busy service costs no encoding.
+    if (limiter.waiting > 0 || limiter.active >= limiter.limit) throw busy();
+    const upload = await this.#upload(req);
+    const preempt = new AbortController();
+    const release = limiter.tryAcquire(() => preempt.abort(new Error('slot taken back for a request that waits')));
+    if (!release) throw busy();
+    const signal = req.signal ? AbortSignal.any([req.signal, preempt.signal]) : preempt.signal;
+    return this.#send(upload, { ...req, signal }, release, { ...this.#o.retry, maxAttempts: 1 }, performance.now());
+  }
+
+  async #upload(req: SttRequest) {
     const upload = await prepareUpload(req.audio, this.#o.uploadFormat ?? 'flac');
     const limit = this.#o.maxUploadBytes;
     if (limit !== undefined && upload.bytes.byteLength > limit) {
@@ -50,13 +77,12 @@ export class SpeechToTextService implements SpeechToText {
         retryable: false,
       });
     }
-    const queuedAt = performance.now();
-    let release: () => void;
-    try {
-      release = await limiter.acquire(req.signal);
-    } catch (e) {
-      throw new SttError('speech-to-text request cancelled while waiting for a free slot', { code: 'aborted', retryable: false, cause: e });
-    }
+    return upload;
+  }
+
+  /** Sends holding the slot `release` frees, with retries per `retry`. */
+  async #send(upload: Awaited<ReturnType<typeof prepareUpload>>, req: SttRequest, release: () => void, retry: RetryPolicy, queuedAt: number): Promise<Transcription> {
+    const { backend, logger } = this.#o;
     const startedAt = performance.now();
     const log = logger?.child({ provider: backend.provider, model: backend.model, audioMs: upload.durationMs, bytes: upload.bytes.byteLength });
     try {

@@ -21,6 +21,12 @@ export interface SttRequest {
   /** Ask for speaker labels where the provider offers diarization (Mistral); ignored elsewhere. */
   diarize?: boolean;
   signal?: AbortSignal;
+  /**
+   * Best effort (live interim captions): sent only if a slot of the concurrency limit is free now
+   * and nobody waits for one (else SttError 'busy', nothing sent); the slot is given up to the first
+   * request that would wait for one (SttError 'aborted'); one attempt, never retried.
+   */
+  bestEffort?: boolean;
 }
 
 export interface RecognisedSegment {
@@ -79,7 +85,8 @@ export type SttErrorCode =
   | 'aborted' // the caller's signal
   | 'bad_response' // the answer did not have the expected shape
   | 'bad_request' // our own input was invalid (e.g. not 16 kHz mono)
-  | 'too_large'; // the upload is above the provider's size limit (STT_MAX_UPLOAD_MB): not sent
+  | 'too_large' // the upload is above the provider's size limit (STT_MAX_UPLOAD_MB): not sent
+  | 'busy'; // a best-effort request found no free slot (STT_CONCURRENCY): not sent
 
 export class SttError extends Error {
   override readonly name = 'SttError';
