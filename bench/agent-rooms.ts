@@ -18,6 +18,7 @@ import { Room } from '@livekit/rtc-node';
 import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 import { z } from 'zod';
 import { sendCaption } from '../src/agent/captions.js';
+import type { InterimStats } from '../src/agent/interim-captions.js';
 import { MeetingTranscriber } from '../src/agent/meeting-transcriber.js';
 import { serverMetadataPermission } from '../src/agent/recipient-trust.js';
 import { SequenceCounter } from '../src/agent/sequence-counter.js';
@@ -47,6 +48,15 @@ export interface CaptionTiming {
   captionSentWallMs: number;
 }
 
+/** An interim caption the agent published (INTERIM_CAPTIONS=true): its segment and where its audio ended. */
+export interface InterimTiming {
+  meetingId: string;
+  segmentId: string;
+  identity: string;
+  /** Wall clock (Date.now()) of the end of the audio it was recognised from. */
+  audioEndWallMs: number;
+}
+
 export interface AgentRoomsReport {
   rooms: number;
   restRssMb: number;
@@ -59,6 +69,11 @@ export interface AgentRoomsReport {
   gatedShare: number | null;
   timings: CaptionTiming[];
   deferred: number;
+  /** Final speech-to-text calls (captioned or not, deferred included). */
+  finalCalls: number;
+  /** With INTERIM_CAPTIONS=true: the interims published, and what they cost (calls, seconds sent, drops). */
+  interims: InterimTiming[];
+  interimStats: InterimStats | null;
 }
 
 export type ToAgent = { type: 'join' } | { type: 'mark' } | { type: 'end' };
@@ -103,6 +118,7 @@ global.gc?.();
 const restRssMb = rssMb();
 
 const timings: CaptionTiming[] = [];
+const interims: InterimTiming[] = [];
 const transcribers: { transcriber: MeetingTranscriber; room: Room; processor: UtteranceProcessor }[] = [];
 let sampler: NodeJS.Timeout | undefined;
 const samples: number[] = [];
@@ -156,6 +172,15 @@ async function join(): Promise<void> {
       queues,
       maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
       sentencePauses: config.CAPTION_SENTENCE_PAUSES,
+      ...(config.INTERIM_CAPTIONS
+        ? {
+            interim: {
+              stt,
+              send: (target, text) => sendCaption(room, target, text, false),
+              onShown: (x) => interims.push({ meetingId: r.meetingId, segmentId: x.segmentId, identity: x.identity, audioEndWallMs: clockZero.wallMs + x.endMs }),
+            },
+          }
+        : {}),
       maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
       noHumanTimeoutMs: 10 * 60_000,
       mayRewriteAttributes: serverMetadataPermission(roomService, r.room),
@@ -198,11 +223,20 @@ async function end(): Promise<void> {
       gatedShare: vad instanceof SileroVad ? vad.counts.gatedWindows / Math.max(1, vad.counts.gatedWindows + vad.counts.modelRuns) : null,
       timings,
       deferred: stats.reduce((a, s) => a + s.deferred, 0),
+      finalCalls: stats.reduce((a, s) => a + s.live + s.deferred, 0),
+      interims,
+      interimStats: config.INTERIM_CAPTIONS ? sumStats(transcribers.map((t) => t.transcriber.interimStats)) : null,
     },
   });
   await queues.close();
   redis.disconnect();
   setTimeout(() => process.exit(0), 500);
+}
+
+function sumStats(all: InterimStats[]): InterimStats {
+  const sum: InterimStats = { calls: 0, seconds: 0, shown: 0, droppedInFlight: 0, droppedBusy: 0, stale: 0, failed: 0 };
+  for (const x of all) for (const k of Object.keys(sum) as (keyof InterimStats)[]) sum[k] += x[k];
+  return sum;
 }
 
 process.on('message', (m: ToAgent) => {

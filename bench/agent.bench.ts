@@ -94,26 +94,41 @@ interface RunResult {
   captions: number;
   unmatched: number;
   userDelays: number[];
-  /** Per sentence captioned: ground-truth end → caption received, and that caption's speech-to-text time. */
-  sentenceDelays: { totalMs: number; sttMs: number }[];
+  /**
+   * Per sentence captioned: ground-truth end → final caption received, that caption's speech-to-text
+   * time, and ground-truth end → first caption showing the sentence's words (interim or final).
+   */
+  sentenceDelays: { totalMs: number; sttMs: number; firstMs: number }[];
   sentences: number;
   load: number;
 }
 
 /**
- * Every sentence's wait: from its ground-truth end (the speakers' play start + endMs) to the caption
- * of its speaker whose utterance holds that end (300 ms: the VAD's tolerance). A sentence whose
- * utterance got no caption (deferred) counts as not captioned.
+ * Every sentence's wait: from its ground-truth end (the speakers' play start + endMs) to the final
+ * caption of its speaker whose utterance holds that end (300 ms: the VAD's tolerance). A sentence
+ * whose utterance got no caption (deferred) counts as not captioned. With INTERIM_CAPTIONS=true, also
+ * to the first caption showing its words: the final, or an earlier interim of the same segment whose
+ * audio went past the sentence's end (by at least -150 ms: frame timing on the meeting clock).
  */
-function sentenceDelaysOf(sc: Scenario, listener: ListenerBot, playStartMs: number, timings: AgentRoomsReport['timings'], meetingId: string): RunResult['sentenceDelays'] {
-  const captions = listener.captions
-    .map((c) => ({ c, t: timings.find((x) => x.meetingId === meetingId && x.segmentId === c.attributes['lk.segment_id']) }))
+function sentenceDelaysOf(sc: Scenario, listener: ListenerBot, playStartMs: number, report: AgentRoomsReport, meetingId: string): RunResult['sentenceDelays'] {
+  const ofMeeting = (x: { meetingId: string }) => x.meetingId === meetingId;
+  const segment = (c: ListenerBot['captions'][number]) => c.attributes['lk.segment_id'];
+  const finals = listener.captions
+    .filter((c) => c.attributes['lk.transcription_final'] === 'true')
+    .map((c) => ({ c, t: report.timings.find((x) => ofMeeting(x) && x.segmentId === segment(c)) }))
     .filter((x): x is { c: typeof x.c; t: NonNullable<typeof x.t> } => x.t !== undefined);
+  const interims = listener.captions.filter((c) => c.attributes['lk.transcription_final'] === 'false');
   const out: RunResult['sentenceDelays'] = [];
   for (const s of sc.sentences) {
     const end = playStartMs + s.endMs;
-    const holder = captions.find((x) => x.c.senderIdentity === s.speaker && x.t.speechStartWallMs < end && x.t.speechEndWallMs >= end - 300);
-    if (holder) out.push({ totalMs: holder.c.receivedAtMs - end, sttMs: holder.t.sttMs });
+    const holder = finals.find((x) => x.c.senderIdentity === s.speaker && x.t.speechStartWallMs < end && x.t.speechEndWallMs >= end - 300);
+    if (!holder) continue;
+    const id = holder.t.segmentId;
+    // Interims are published in order, each with the text so far: the first one past the end shows it.
+    const shownBy = report.interims.filter((x) => ofMeeting(x) && x.segmentId === id && x.audioEndWallMs >= end - 150).length;
+    const firstInterim = shownBy > 0 ? interims.filter((c) => segment(c) === id && c.senderIdentity === s.speaker).at(-shownBy) : undefined;
+    const first = Math.min(holder.c.receivedAtMs, firstInterim?.receivedAtMs ?? Infinity);
+    out.push({ totalMs: holder.c.receivedAtMs - end, sttMs: holder.t.sttMs, firstMs: first - end });
   }
   return out;
 }
@@ -174,16 +189,16 @@ async function run(k: number, sc: Scenario): Promise<RunResult> {
     const userDelays: number[] = [];
     const sentenceDelays: RunResult['sentenceDelays'] = [];
     for (const [i, listener] of listeners.entries()) {
-      for (const c of listener.captions) {
+      for (const c of listener.captions.filter((x) => x.attributes['lk.transcription_final'] === 'true')) {
         const t = report.timings.find((x) => x.meetingId === rooms[i]!.meetingId && x.segmentId === c.attributes['lk.segment_id']);
         if (t) userDelays.push(c.receivedAtMs - t.speechEndWallMs - t.sttMs);
       }
       const roomSpeakers = speakers.slice(i * sc.participants.length, (i + 1) * sc.participants.length);
-      sentenceDelays.push(...sentenceDelaysOf(sc, listener, Math.min(...roomSpeakers.map((s) => s.startedAtMs ?? Infinity)), report.timings, rooms[i]!.meetingId));
+      sentenceDelays.push(...sentenceDelaysOf(sc, listener, Math.min(...roomSpeakers.map((s) => s.startedAtMs ?? Infinity)), report, rooms[i]!.meetingId));
     }
     return {
       report,
-      captions: listeners.reduce((a, l) => a + l.captions.length, 0),
+      captions: listeners.reduce((a, l) => a + l.captions.filter((c) => c.attributes['lk.transcription_final'] === 'true').length, 0),
       unmatched: unmatched - unmatchedBefore,
       userDelays,
       sentenceDelays,
@@ -233,7 +248,11 @@ let restRss = NaN;
 function sentenceRow(label: string, r: RunResult): string {
   const d = r.sentenceDelays;
   const pair = (xs: number[]) => `${percentile(xs, 50).toFixed(0)} / ${percentile(xs, 95).toFixed(0)} ms`;
-  return `| ${label} | ${d.length}/${r.sentences} | ${pair(d.map((x) => x.totalMs))} | ${pair(d.map((x) => x.sttMs))} | ${pair(d.map((x) => x.totalMs - x.sttMs))} | ${r.unmatched} | ${r.load.toFixed(1)} |`;
+  const i = r.report.interimStats;
+  const interim = i
+    ? `${pair(d.map((x) => x.firstMs))} | ${r.report.finalCalls} + ${i.calls} calls (${i.seconds.toFixed(1)} s sent; ${i.shown} shown, dropped ${i.droppedInFlight} in flight / ${i.droppedBusy} busy, ${i.stale} stale, ${i.failed} failed)`
+    : 'n/a (INTERIM_CAPTIONS=false) | ' + `${r.report.finalCalls} calls`;
+  return `| ${label} | ${d.length}/${r.sentences} | ${pair(d.map((x) => x.totalMs))} | ${pair(d.map((x) => x.sttMs))} | ${pair(d.map((x) => x.totalMs - x.sttMs))} | ${interim} | ${r.unmatched} | ${r.load.toFixed(1)} |`;
 }
 
 try {
@@ -272,8 +291,10 @@ try {
   for (const r of rows) console.log(r);
   if (sentenceRows.length > 0) {
     console.log(`\nSentence end (ground truth) → caption received by a listener; target p95 ≤ 1500 ms beyond speech-to-text (issue #15)`);
-    console.log('| run | sentences captioned | sentence end → caption received p50 / p95 | of which speech-to-text p50 / p95 | beyond speech-to-text p50 / p95 | unmatched STT | load (1 min) |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log(
+      `| run | sentences captioned | sentence end → final caption received p50 / p95 | of which speech-to-text p50 / p95 | beyond speech-to-text p50 / p95 | sentence end → first caption showing it (interim or final) p50 / p95 | speech-to-text calls: finals + interims | unmatched STT | load (1 min) |`,
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const r of sentenceRows) console.log(r);
   }
   const [first, last] = [peaks[0], peaks.at(-1)];

@@ -44,6 +44,13 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/RETENTION_DAYS "thirty" is invalid/);
   });
 
+  it('publishes interim captions only when INTERIM_CAPTIONS is true (off by default), and names a wrong value', () => {
+    expect(loadConfig('worker', valid).INTERIM_CAPTIONS).toBe(false);
+    expect(loadConfig('worker', { ...valid, INTERIM_CAPTIONS: 'true' }).INTERIM_CAPTIONS).toBe(true);
+    expect(loadConfig('worker', { ...valid, INTERIM_CAPTIONS: 'false' }).INTERIM_CAPTIONS).toBe(false);
+    expect(problemsOf({ ...valid, INTERIM_CAPTIONS: '1' }, 'worker').message).toMatch(/INTERIM_CAPTIONS "1" is invalid: must be true or false/);
+  });
+
   it('cuts live utterances at sentence pauses when CAPTION_SENTENCE_PAUSES is true (off by default), and names a wrong value', () => {
     expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(false);
     expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'true' }).CAPTION_SENTENCE_PAUSES).toBe(true);

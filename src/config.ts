@@ -193,6 +193,13 @@ export const SETTINGS = {
     default: 'false',
     schema: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true'),
   },
+  INTERIM_CAPTIONS: {
+    description:
+      'true: while someone speaks, the live agent also publishes interim captions (lk.transcription_final=false, same lk.segment_id as the final that replaces them) of the utterance so far, after a pause of 180 ms that did not end it and every 2 s of speech without one (issue #15). Each interim is one more speech-to-text call on the utterance so far, second to the finals: at most one in flight per speaker, only when an STT_CONCURRENCY slot is free, given up for a final that waits, never retried. COST_PLACEHOLDER Off by default.',
+    example: 'true',
+    default: 'false',
+    schema: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true'),
+  },
   MAX_MEETING_MINUTES: {
     description: 'The agent leaves and finalises after this long in a room.',
     example: '480',

@@ -140,11 +140,12 @@ async function transcribe(ctx: MeetingJobContext, d: TranscribeDeps): Promise<vo
   const clockZero = { wallMs: startedAtMs, perf: performance.now() - (Date.now() - startedAtMs) };
   const prompt = promptFromGlossary(info.glossary);
 
+  const stt = d.shared.stt ?? createSpeechToText(config, { logger: log });
   const processor = new UtteranceProcessor({
     meetingId,
     language: info.language,
     ...(prompt ? { prompt } : {}),
-    stt: d.shared.stt ?? createSpeechToText(config, { logger: log }),
+    stt,
     queues: d.queues,
     s3: d.shared.s3 ?? createS3Client(config),
     bucket: config.S3_BUCKET,
@@ -167,6 +168,7 @@ async function transcribe(ctx: MeetingJobContext, d: TranscribeDeps): Promise<vo
     queues: d.queues,
     maxUtteranceMs: config.MAX_UTTERANCE_SECONDS * 1000,
     sentencePauses: config.CAPTION_SENTENCE_PAUSES,
+    ...(config.INTERIM_CAPTIONS ? { interim: { stt, ...(prompt ? { prompt } : {}), send: (target, text) => sendCaption(lkRoom, target, text, false) } } : {}),
     maxMeetingMs: config.MAX_MEETING_MINUTES * 60_000,
     mayRewriteAttributes: serverMetadataPermission(new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, { requestTimeout: 5 }), d.room),
     recipientSigningKey: config.RECIPIENT_SIGNING_KEY,

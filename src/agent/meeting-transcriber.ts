@@ -30,8 +30,22 @@ import { judgeAddress, type MetadataPermission } from './recipient-trust.js';
 import type { SequenceCounter } from './sequence-counter.js';
 import type { SpeechModel } from './silero-vad.js';
 import { CAPTURE_SAMPLE_RATE, TrackCapture, type TimedUtterance } from './track-capture.js';
-import type { UtteranceProcessor } from './utterance-processor.js';
+import type { CaptionTarget } from './captions.js';
+import { InterimCaptions, type InterimHandover, type InterimStats } from './interim-captions.js';
+import { InterimPolicy, type InterimPolicyOptions } from './interim-policy.js';
+import type { LiveSpeechToText, UtteranceProcessor } from './utterance-processor.js';
 import { SENTENCE_AFTER_MS } from './utterance-segmenter.js';
+
+/** Interim captions of utterances in progress (INTERIM_CAPTIONS; see interim-captions.ts). */
+export interface InterimCaptionOptions {
+  stt: LiveSpeechToText;
+  prompt?: string;
+  /** Publishes an interim caption (`sendCaption(room, target, text, false)`). */
+  send: (target: CaptionTarget, text: string) => Promise<void>;
+  policy?: InterimPolicyOptions;
+  /** Each interim caption published: its segment, when it was asked (performance.now()) and where its audio ends (meeting ms). */
+  onShown?: (shown: { segmentId: string; identity: string; requestedAt: number; endMs: number }) => void;
+}
 
 
 export type TranscriptionState = 'active' | 'paused' | 'ending';
@@ -54,6 +68,8 @@ export interface MeetingTranscriberOptions {
    * here: only at Silero's end of speech and a monologue's pauses, see utterance-segmenter.ts).
    */
   sentencePauses?: boolean;
+  /** Interim captions (INTERIM_CAPTIONS, off by default): unset, finals only. */
+  interim?: InterimCaptionOptions;
   /** The agent leaves at this meeting-clock time. */
   maxMeetingMs: number;
   /** After the last human left, wait this long (a reconnect) before ending. */
@@ -100,6 +116,8 @@ export class MeetingTranscriber {
   /** Serialises store writes per participant so events keep their order. */
   #storeChain: Promise<void> = Promise.resolve();
   readonly #handlers: [RoomEvent, (...args: never[]) => void][] = [];
+  /** Every capture's interim captioner, for the counts (kept after the capture stops). */
+  readonly #interims: InterimCaptions[] = [];
 
   constructor(options: MeetingTranscriberOptions) {
     this.#o = options;
@@ -119,6 +137,13 @@ export class MeetingTranscriber {
 
   get activeCaptures(): number {
     return this.#captures.size;
+  }
+
+  /** Interim captions so far, all microphones (speech-to-text calls and seconds they cost). */
+  get interimStats(): InterimStats {
+    const sum: InterimStats = { calls: 0, seconds: 0, shown: 0, droppedInFlight: 0, droppedBusy: 0, stale: 0, failed: 0 };
+    for (const i of this.#interims) for (const k of Object.keys(sum) as (keyof InterimStats)[]) sum[k] += i.stats[k];
+    return sum;
   }
 
   /** The largest backlog, in ms of audio, between what a microphone delivered and what the VAD analysed. */
@@ -189,7 +214,8 @@ export class MeetingTranscriber {
     await this.#storeChain;
     const counts = await this.#o.sequences.counts();
     await this.#o.queues.endMeeting(this.#o.store, meetingId, reason, counts);
-    this.#log.info({ meetingId, reason, ...this.#o.processor.stats }, 'meeting ended');
+    const interim = this.#o.interim ? { interim: this.interimStats } : {};
+    this.#log.info({ meetingId, reason, ...this.#o.processor.stats, ...interim }, 'meeting ended');
     this.#o.onEnded?.(reason);
   }
 
@@ -351,13 +377,15 @@ export class MeetingTranscriber {
     const sid = pub.sid;
     if (this.#ending || !sid || this.#captures.has(sid) || !isMicrophone(pub) || !isTranscribable(p) || this.#optedOut.has(p.identity)) return;
     const participant = this.#ref(p);
+    const interim = this.#interimCaptions(participant, sid);
     const capture = new TrackCapture({
       track,
       vad: this.#o.vad,
       segmenter: { maxUtteranceMs: this.#o.maxUtteranceMs, sentenceAfterMs: this.#o.sentencePauses ? SENTENCE_AFTER_MS : Infinity },
       meetingClock: this.meetingClock,
       logger: this.#log,
-      onUtterance: (u) => this.#utterance(u, participant, sid),
+      onUtterance: (u) => this.#utterance(u, participant, sid, interim?.cut()),
+      ...(interim ? { onProgress: interim.onProgress } : {}),
     });
     this.#captures.set(sid, { capture, identity: p.identity });
     this.#log.debug({ trackSid: sid }, 'capturing a microphone');
@@ -381,24 +409,67 @@ export class MeetingTranscriber {
     }
   }
 
+  /**
+   * One microphone's interim captions (null when off): the policy reads every window, the captioner
+   * sends, and `cut()` hands the utterance's reserved id and published interims to its final.
+   */
+  #interimCaptions(participant: ParticipantRef, trackSid: string): {
+    onProgress: NonNullable<ConstructorParameters<typeof TrackCapture>[0]['onProgress']>;
+    cut: () => InterimHandover;
+  } | null {
+    const o = this.#o.interim;
+    if (!o) return null;
+    const policy = new InterimPolicy({ sampleRate: CAPTURE_SAMPLE_RATE, ...o.policy });
+    let toMeetingMs: (sample: number) => number = () => 0;
+    const captions = new InterimCaptions({
+      stt: o.stt,
+      language: this.#o.language,
+      ...(o.prompt ? { prompt: o.prompt } : {}),
+      sampleRate: CAPTURE_SAMPLE_RATE,
+      reserve: () => this.#number(participant),
+      send: (id, text) => o.send({ participant, trackSid, segmentId: id }, text),
+      logger: this.#log,
+      onShown: (s) => o.onShown?.({ segmentId: s.segmentId, identity: participant.identity, requestedAt: s.requestedAt, endMs: toMeetingMs(s.endSample) }),
+    });
+    this.#interims.push(captions);
+    return {
+      onProgress: (inProgress, audioTo, meetingMs) => {
+        toMeetingMs = meetingMs;
+        const point = policy.observe(inProgress);
+        if (point) captions.request(audioTo(point.endSample), point.endSample);
+      },
+      cut: () => captions.cut(),
+    };
+  }
+
+  /**
+   * The speaker's next sequence number and segment id, from Redis (shared with any earlier agent of
+   * this meeting). Calls on one connection are answered in order, so a speaker's utterances keep
+   * their order, an interim's reservation included (made while its utterance is spoken, after the
+   * previous one was cut).
+   */
+  #number(participant: ParticipantRef): Promise<{ sequence: number; segmentId: string }> {
+    return this.#o.sequences.next(participant.identity).then((sequence) => ({ sequence, segmentId: segmentId(participant.identity, sequence) }));
+  }
+
   /** Called synchronously by the segmenter: the audio is already a private copy. */
-  #utterance(u: TimedUtterance, participant: ParticipantRef, trackSid: string): void {
+  #utterance(u: TimedUtterance, participant: ParticipantRef, trackSid: string, interim: InterimHandover | undefined): void {
     const cutAt = performance.now();
     const startedAt = new Date(this.#o.clockZero.wallMs + u.startMs).toISOString();
     const audio = { samples: u.audio, sampleRate: CAPTURE_SAMPLE_RATE, channels: 1 };
-    // The sequence number comes from Redis (shared with any earlier agent of this meeting). Calls
-    // on one connection are answered in order, so a speaker's utterances keep their order.
-    const submitted = this.#o.sequences.next(participant.identity).then((sequence) => {
+    // An interim of this utterance already reserved its number: the final takes the same id.
+    const submitted = (interim?.reserved ?? this.#number(participant)).then(({ sequence, segmentId: id }) => {
       this.#o.processor.submit({
         participant,
         trackSid,
         sequence,
-        segmentId: segmentId(participant.identity, sequence),
+        segmentId: id,
         startMs: u.startMs,
         endMs: Math.max(u.startMs, u.endMs),
         startedAt,
         audio,
         cutAt,
+        ...(interim ? { interimShown: interim.shown } : {}),
       });
     });
     this.#pending.add(submitted);

@@ -11,7 +11,7 @@ import { AudioStream, type AudioFrame, type Track } from '@livekit/rtc-node';
 import type { ReadableStreamDefaultReader } from 'node:stream/web';
 import type { Logger } from '../logging.js';
 import { SILERO_SAMPLE_RATE, SILERO_WINDOW_SAMPLES, type SpeechModel, type SpeechScorer } from './silero-vad.js';
-import { UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
+import { UtteranceSegmenter, type CutUtterance, type SegmenterOptions, type UtteranceInProgress } from './utterance-segmenter.js';
 import { TrackClock } from './track-clock.js';
 
 export const CAPTURE_SAMPLE_RATE = SILERO_SAMPLE_RATE;
@@ -41,6 +41,11 @@ export interface TrackCaptureOptions {
   meetingClock: () => number;
   logger: Logger;
   onUtterance: (u: TimedUtterance) => void;
+  /**
+   * After every VAD window (interim captions): the utterance in progress or null, a copy of its audio
+   * up to a track sample, and a track sample on the meeting's clock (ms).
+   */
+  onProgress?: (inProgress: UtteranceInProgress | null, audioTo: (sample: number) => Int16Array, toMeetingMs: (sample: number) => number) => void;
 }
 
 export class TrackCapture {
@@ -127,9 +132,13 @@ export class TrackCapture {
   }
 
   async #consume(): Promise<void> {
+    const progress = this.#opts.onProgress;
+    const audioTo = (sample: number) => this.#segmenter.audioSoFar(sample);
+    const toMeetingMs = (sample: number) => Math.round(this.#clock.toMeetingMs(sample));
     try {
       for (let window = await this.#windows.next(); window; window = await this.#windows.next()) {
         this.#segmenter.push({ samples: window, probability: await this.#scorer.score(window) });
+        progress?.(this.#segmenter.inProgress, audioTo, toMeetingMs);
       }
     } catch (e) {
       this.#opts.logger.warn({ err: e }, 'VAD failed on a track');

@@ -18,7 +18,7 @@ import type { z } from 'zod';
 export interface LiveSpeechToText {
   readonly provider: string;
   readonly model: string;
-  transcribe(request: { audio: PcmAudio; language: string; prompt?: string; signal?: AbortSignal }): Promise<{
+  transcribe(request: { audio: PcmAudio; language: string; prompt?: string; signal?: AbortSignal; bestEffort?: boolean }): Promise<{
     text: string;
     language: string;
     confidence: number | null;
@@ -40,6 +40,12 @@ export interface Utterance {
   audio: PcmAudio;
   /** performance.now() when the utterance was cut (for the caption-delay measurement). */
   cutAt: number;
+  /**
+   * With interim captions: resolves once no interim caption of this utterance is being published,
+   * true when one was shown (the final caption then follows it, and is sent even with empty text so
+   * that the interim does not stay on screen).
+   */
+  interimShown?: Promise<boolean>;
 }
 
 export interface CaptionSink {
@@ -128,7 +134,9 @@ export class UtteranceProcessor {
     if (result) {
       this.#live++;
       const text = result.text.trim();
-      if (text) {
+      // The final follows any interim of the utterance still being published, and replaces it.
+      const interimShown = (await u.interimShown) ?? false;
+      if (text || interimShown) {
         try {
           await this.opts.captions(u, text);
           const captionDelayMs = performance.now() - u.cutAt;

@@ -63,6 +63,19 @@ export interface CutUtterance {
   reason: CutReason;
 }
 
+/** The utterance being spoken, before it is cut (for interim captions): track samples (16 kHz). */
+export interface UtteranceInProgress {
+  speechStartSample: number;
+  /** Track sample of its audio's first sample (speech start minus pre-roll). */
+  audioStartSample: number;
+  /** Samples of windows above the threshold so far. */
+  speechSamples: number;
+  /** Samples of the pause now going on (0 while the last window was speech). */
+  pauseSamples: number;
+  /** Samples of this track seen so far (end of the last window). */
+  position: number;
+}
+
 export interface SegmenterOptions {
   sampleRate?: number;
   activationThreshold?: number;
@@ -159,6 +172,31 @@ export class UtteranceSegmenter {
     return this.#speaking;
   }
 
+  /** The utterance in progress, or null between utterances (read it after each `push`). */
+  get inProgress(): UtteranceInProgress | null {
+    if (!this.#speaking) return null;
+    return {
+      speechStartSample: this.#speechStart,
+      audioStartSample: this.#audioStart(),
+      speechSamples: this.#speechSamples,
+      pauseSamples: this.#silenceRun,
+      position: this.#pos,
+    };
+  }
+
+  /**
+   * A copy of the utterance in progress's audio, pre-roll included, up to track sample `to` (at most
+   * the position); empty between utterances. The utterance itself goes on unchanged.
+   */
+  audioSoFar(to: number = this.#pos): Int16Array {
+    if (!this.#speaking) return new Int16Array(0);
+    return concatFrom(this.#chunks, this.#audioStart(), Math.min(to, this.#pos));
+  }
+
+  #audioStart(): number {
+    return Math.max(this.#chunks[0]?.start ?? this.#speechStart, this.#speechStart - this.#preroll);
+  }
+
   push(window: VadWindow): void {
     const n = window.samples.length;
     const start = this.#pos;
@@ -226,7 +264,7 @@ export class UtteranceSegmenter {
 
   #emit(speechEnd: number, reason: CutReason): void {
     const speechStart = this.#speechStart;
-    const audioStart = Math.max(this.#chunks[0]?.start ?? speechStart, speechStart - this.#preroll);
+    const audioStart = this.#audioStart();
     const audio = concatFrom(this.#chunks, audioStart, this.#pos);
     this.#chunks = [];
     this.#speechRun = 0;
