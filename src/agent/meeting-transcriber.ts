@@ -433,10 +433,10 @@ export class MeetingTranscriber {
     });
     this.#interims.push(captions);
     return {
-      onProgress: (inProgress, audioTo, meetingMs) => {
+      onProgress: (inProgress, audio, meetingMs) => {
         toMeetingMs = meetingMs;
         const point = policy.observe(inProgress);
-        if (point) captions.request(audioTo(point.endSample), point.endSample);
+        if (point) captions.request(point, audio);
       },
       cut: () => captions.cut(),
     };

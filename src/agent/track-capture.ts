@@ -43,9 +43,9 @@ export interface TrackCaptureOptions {
   onUtterance: (u: TimedUtterance) => void;
   /**
    * After every VAD window (interim captions): the utterance in progress or null, a copy of its audio
-   * up to a track sample, and a track sample on the meeting's clock (ms).
+   * between two track samples (`UtteranceSegmenter.audioSoFar`), and a track sample on the meeting's clock (ms).
    */
-  onProgress?: (inProgress: UtteranceInProgress | null, audioTo: (sample: number) => Int16Array, toMeetingMs: (sample: number) => number) => void;
+  onProgress?: (inProgress: UtteranceInProgress | null, audio: (to: number, from?: number) => Int16Array, toMeetingMs: (sample: number) => number) => void;
 }
 
 export class TrackCapture {
@@ -133,12 +133,12 @@ export class TrackCapture {
 
   async #consume(): Promise<void> {
     const progress = this.#opts.onProgress;
-    const audioTo = (sample: number) => this.#segmenter.audioSoFar(sample);
+    const audio = (to: number, from?: number) => this.#segmenter.audioSoFar(to, from);
     const toMeetingMs = (sample: number) => Math.round(this.#clock.toMeetingMs(sample));
     try {
       for (let window = await this.#windows.next(); window; window = await this.#windows.next()) {
         this.#segmenter.push({ samples: window, probability: await this.#scorer.score(window) });
-        progress?.(this.#segmenter.inProgress, audioTo, toMeetingMs);
+        progress?.(this.#segmenter.inProgress, audio, toMeetingMs);
       }
     } catch (e) {
       this.#opts.logger.warn({ err: e }, 'VAD failed on a track');

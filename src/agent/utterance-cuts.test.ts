@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_DIR, fixtureScript } from '../../test/agent/harness.js';
 import { makeMonologue, type Monologue } from '../../test/agent/monologue.js';
-import { decodeToPcm } from '../pipelines/audio/ffmpeg.js';
-import { SILERO_SAMPLE_RATE, SILERO_WINDOW_SAMPLES, SileroVad } from './silero-vad.js';
+import { scoredTrack } from '../../test/agent/silero-scores.js';
+import { SILERO_SAMPLE_RATE } from './silero-vad.js';
 import { SENTENCE_AFTER_MS, UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
 
 const script = fixtureScript();
@@ -26,25 +26,8 @@ interface Cut extends CutUtterance {
   emittedMs: number;
 }
 
-const probabilities = new Map<string, { windows: Int16Array[]; p: number[] }>();
-
-/** Scores a track once (the model's state makes the probabilities a property of the track). */
-async function scored(path: string): Promise<{ windows: Int16Array[]; p: number[] }> {
-  let s = probabilities.get(path);
-  if (!s) {
-    const pcm = (await decodeToPcm(path)).samples;
-    const scorer = (await SileroVad.load()).scorer();
-    const windows = Array.from({ length: Math.floor(pcm.length / SILERO_WINDOW_SAMPLES) }, (_, i) => pcm.slice(i * SILERO_WINDOW_SAMPLES, (i + 1) * SILERO_WINDOW_SAMPLES));
-    const p: number[] = [];
-    for (const w of windows) p.push(await scorer.score(w));
-    s = { windows, p };
-    probabilities.set(path, s);
-  }
-  return s;
-}
-
 async function cutsOf(path: string, options: SegmenterOptions): Promise<Cut[]> {
-  const { windows, p } = await scored(path);
+  const { windows, p } = await scoredTrack(path);
   const cuts: Cut[] = [];
   const seg = new UtteranceSegmenter(options, (u) => cuts.push({ ...u, emittedMs: toMs(seg.position) }));
   for (const [i, w] of windows.entries()) seg.push({ samples: w, probability: p[i]! });

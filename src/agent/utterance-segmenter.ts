@@ -185,12 +185,13 @@ export class UtteranceSegmenter {
   }
 
   /**
-   * A copy of the utterance in progress's audio, pre-roll included, up to track sample `to` (at most
-   * the position); empty between utterances. The utterance itself goes on unchanged.
+   * A copy of the utterance in progress's audio from track sample `from` (default and at the
+   * earliest: its start, pre-roll included) to `to` (at most the position); empty between
+   * utterances. The utterance itself goes on unchanged.
    */
-  audioSoFar(to: number = this.#pos): Int16Array {
+  audioSoFar(to: number = this.#pos, from = 0): Int16Array {
     if (!this.#speaking) return new Int16Array(0);
-    return concatFrom(this.#chunks, this.#audioStart(), Math.min(to, this.#pos));
+    return concatFrom(this.#chunks, Math.max(from, this.#audioStart()), Math.min(to, this.#pos));
   }
 
   #audioStart(): number {
