@@ -35,7 +35,8 @@ describe('the agent in a live room', () => {
     stt = await startReplayServer({ provider: 'openai', cassettes: [FIXTURE_CASSETTE] });
     // One segment per utterance (sentence-pause cuts off): this file checks who is transcribed when,
     // utterance by utterance; where sentence pauses cut is checked in fixture-meeting / long-monologue.
-    worker = await startAgentWorker(services, stt.url, { RECIPIENT_SIGNING_KEY: SIGNING_KEY, CAPTION_SENTENCE_PAUSES: 'false' });
+    // Interim captions on (off by default): the full room's listener sees them replaced by the final.
+    worker = await startAgentWorker(services, stt.url, { RECIPIENT_SIGNING_KEY: SIGNING_KEY, CAPTION_SENTENCE_PAUSES: 'false', INTERIM_CAPTIONS: 'true' });
     probe = new QueueProbe(services);
   }, 60_000);
 
@@ -70,6 +71,29 @@ describe('the agent in a live room', () => {
     const segments = await probe.waitFor('alice\u2019s first utterance', () => probe.segments(meetingId), (s) => s.length >= 1, 11_000 + 20_000);
     expect(segments[0]!.participant).toEqual({ identity: 'alice', name: 'Alice Martin' });
     expect(words(segments[0]!.text)).toEqual(words(utterance('u01').text));
+    expect(segments).toHaveLength(1); // interims are never segments
+
+    // INTERIM_CAPTIONS=true: u01 opens with a 3.2 s sentence, then a 250 ms pause that does not end
+    // the utterance. Bruno reads that sentence as an interim caption before Alice has finished, then
+    // the final replaces it: same segment id, same speaker and track.
+    const captions = await bruno.waitForCaptions((c) => c.some((x) => x.attributes['lk.transcription_final'] === 'true'), 10_000);
+    const final = captions.find((c) => c.attributes['lk.transcription_final'] === 'true')!;
+    expect(final.attributes['lk.segment_id']).toBe(segments[0]!.segmentId);
+    expect(words(final.text)).toEqual(words(utterance('u01').text));
+    const interims = captions.filter((c) => c.attributes['lk.transcription_final'] === 'false');
+    expect(interims.length).toBeGreaterThan(0);
+    for (const c of interims) {
+      expect(c).toMatchObject({ senderIdentity: 'alice', attributes: { 'lk.segment_id': final.attributes['lk.segment_id'], 'lk.transcribed_track_id': final.attributes['lk.transcribed_track_id'] } });
+      expect(c.receivedAtMs).toBeLessThanOrEqual(final.receivedAtMs);
+      expect(captions.indexOf(c)).toBeLessThan(captions.indexOf(final));
+    }
+    // The first interim shows the opening sentence's words (a prefix of the final), before the utterance's end.
+    const opening = words(utterance('u01').sentences[0]!.text);
+    expect(words(interims[0]!.text)).toEqual(opening);
+    expect(interims[0]!.receivedAtMs).toBeLessThan(alice.startedAtMs! + utterance('u01').endMs);
+    console.log(
+      `interim captions: ${interims.length} before the final; the first received ${interims[0]!.receivedAtMs - (alice.startedAtMs! + utterance('u01').sentences[0]!.endMs)} ms after its sentence's end, the final ${final.receivedAtMs - (alice.startedAtMs! + utterance('u01').sentences[0]!.endMs)} ms after it`,
+    );
 
     await requestStop(probe.redis, meetingId);
     await probe.waitFor('the meeting to end', () => probe.store.get(meetingId), (m) => m?.endReason === 'host_stop', 30_000);
