@@ -195,7 +195,7 @@ export const SETTINGS = {
   },
   INTERIM_CAPTIONS: {
     description:
-      'true: while someone speaks, the live agent also publishes interim captions (lk.transcription_final=false, same lk.segment_id as the final that replaces them) of the utterance so far, after a pause of 180 ms that did not end it and every 2 s of speech without one (issue #15). Each interim is one more speech-to-text call on the utterance so far, second to the finals: at most one in flight per speaker, only when an STT_CONCURRENCY slot is free, given up for a final that waits, never retried. COST_PLACEHOLDER Off by default.',
+      'true: while someone speaks, the live agent also publishes interim captions (lk.transcription_final=false, same lk.segment_id as the final that replaces them) of the utterance so far, after a pause of 180 ms that did not end it (a short sentence opening a turn no longer waits for the next one) and after 6 s of speech without one (issue #15). Each interim is one more speech-to-text call on what the utterance added since the last one, second to the finals: at most one in flight per speaker, only when an STT_CONCURRENCY slot is free, given up for a final that waits, never retried, never a segment. Cost on the fixture meeting (offline, src/agent/interim-cuts.test.ts): +86 % calls and +36 % seconds sent (+58 % and +25 % with CAPTION_SENTENCE_PAUSES=true), for sentence end to first caption p95 7.1 s down to 1.2 s with 550 ms speech-to-text. Off by default.',
     example: 'true',
     default: 'false',
     schema: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true'),
