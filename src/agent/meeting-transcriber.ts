@@ -457,8 +457,10 @@ export class MeetingTranscriber {
     const cutAt = performance.now();
     const startedAt = new Date(this.#o.clockZero.wallMs + u.startMs).toISOString();
     const audio = { samples: u.audio, sampleRate: CAPTURE_SAMPLE_RATE, channels: 1 };
-    // An interim of this utterance already reserved its number: the final takes the same id.
-    const submitted = (interim?.reserved ?? this.#number(participant)).then(({ sequence, segmentId: id }) => {
+    // An interim of this utterance already reserved its number: the final takes the same id (or, if
+    // that reservation failed, a number of its own, as without interims).
+    const numbered = interim?.reserved ? interim.reserved.catch(() => this.#number(participant)) : this.#number(participant);
+    const submitted = numbered.then(({ sequence, segmentId: id }) => {
       this.#o.processor.submit({
         participant,
         trackSid,
