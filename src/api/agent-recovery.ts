@@ -44,6 +44,13 @@ export interface AgentRecoveryOptions {
   maxRedispatches?: number;
   /** The window the bound counts in, in ms (default 30 minutes). */
   windowMs?: number;
+  /**
+   * When to check that a worker took the re-dispatch, in ms (default 30 s; an agent joins in 2-5 s
+   * here, under load). LiveKit drops a dispatch when no worker is registered at that moment (a lone
+   * worker still restarting): the meeting is then dispatched again, within the same bound. A
+   * dispatch a worker took is never sent twice (two agents would transcribe every line twice).
+   */
+  rejoinTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -64,6 +71,9 @@ export class AgentRecovery {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #now: () => number;
+  readonly #rejoinTimeoutMs: number;
+  /** Checks that a re-dispatched agent joined, by meeting (this API instance's; lost if it stops). */
+  readonly #rejoinChecks = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly d: { redis: Redis; store: MeetingStore; livekit: LiveKitControl; transcriptions: Transcriptions; logger: Logger },
@@ -72,6 +82,13 @@ export class AgentRecovery {
     this.#max = options.maxRedispatches ?? 3;
     this.#windowMs = options.windowMs ?? 30 * 60_000;
     this.#now = options.now ?? Date.now;
+    this.#rejoinTimeoutMs = options.rejoinTimeoutMs ?? 30_000;
+  }
+
+  /** Cancels the pending rejoin checks (the API is shutting down). */
+  close(): void {
+    for (const timer of this.#rejoinChecks.values()) clearTimeout(timer);
+    this.#rejoinChecks.clear();
   }
 
   /**
@@ -81,7 +98,7 @@ export class AgentRecovery {
    */
   async agentLeft(e: AgentLeft): Promise<AgentLeftAction> {
     const { meetingId } = e;
-    const log = this.d.logger.child({ meetingId, disconnectReason: DisconnectReason[e.disconnectReason] ?? e.disconnectReason });
+    const log = this.d.logger.child({ meetingId, lostParticipant: e.participantSid, disconnectReason: DisconnectReason[e.disconnectReason] ?? e.disconnectReason });
     const info = await this.d.store.get(meetingId);
     // Ended already (by its agent, a stop, the room), or erased: nothing to recover.
     if (!info || !isLive(info)) return 'ignored';
@@ -135,12 +152,35 @@ export class AgentRecovery {
       const dispatchId = await this.d.transcriptions.redispatch(info);
       agentRecoveries.inc({ outcome: 'redispatched' });
       log.warn({ attempt, max: this.#max, dispatchId }, 'agent lost: dispatched again to continue the meeting');
+      this.#checkRejoin(e, dispatchId);
       return 'agent_redispatched';
     } catch (err) {
       // Forget this loss, so that LiveKit's retry of the webhook tries again.
       await this.d.redis.zrem(key, e.participantSid).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Once `rejoinTimeoutMs` has passed, a re-dispatch that no worker took (and whose meeting has no
+   * agent in the room) is handled as a loss once more: dispatched again, or the meeting ended, by
+   * the same rules and bound.
+   */
+  #checkRejoin(e: AgentLeft, dispatchId: string): void {
+    clearTimeout(this.#rejoinChecks.get(e.meetingId));
+    const timer = setTimeout(() => {
+      this.#rejoinChecks.delete(e.meetingId);
+      void this.#unanswered(e.room, e.meetingId, dispatchId)
+        .then((lost) => (lost ? this.agentLeft({ ...e, participantSid: `unanswered-${dispatchId}`, disconnectReason: DisconnectReason.CONNECTION_TIMEOUT }) : 'ignored'))
+        .catch((err: unknown) => this.d.logger.warn({ meetingId: e.meetingId, err }, 'could not check that the agent came back'));
+    }, this.#rejoinTimeoutMs);
+    timer.unref();
+    this.#rejoinChecks.set(e.meetingId, timer);
+  }
+
+  async #unanswered(room: string, meetingId: string, dispatchId: string): Promise<boolean> {
+    if ((await this.d.livekit.participants(room)).some((p) => isAgentOf(p, meetingId))) return false;
+    return !(await this.d.livekit.dispatchTaken(room, dispatchId));
   }
 
   async #end(e: AgentLeft, reason: 'agent_left' | 'room_finished' | 'last_participant_left', log: Logger, message: string | null): Promise<AgentLeftAction> {

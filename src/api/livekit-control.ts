@@ -46,6 +46,15 @@ export class LiveKitControl {
     return d.id;
   }
 
+  /**
+   * Whether a worker took the dispatch (LiveKit lists a job for it). A dispatch no worker took is
+   * dropped for good: LiveKit sends it only when created ("no worker is available" otherwise).
+   */
+  async dispatchTaken(room: string, dispatchId: string): Promise<boolean> {
+    const d = await this.#dispatch.getDispatch(dispatchId, room);
+    return (d?.state?.jobs.length ?? 0) > 0;
+  }
+
   /** This agent's dispatches in a room that belong to the meeting (by id, or by their metadata). */
   async dispatchesOf(room: string, meetingId: string, knownId: string | null): Promise<string[]> {
     const all = await this.#dispatch.listDispatch(room);

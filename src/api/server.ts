@@ -97,15 +97,16 @@ export function buildApi(deps: ApiDeps) {
     stopGraceMs: deps.stopGraceMs ?? 30_000,
     logger: deps.logger.child({ component: 'transcriptions' }),
   });
+  const recovery = new AgentRecovery(
+    { redis: deps.redis, store: deps.store, livekit: deps.livekit, transcriptions, logger: deps.logger.child({ component: 'agent-recovery' }) },
+    deps.agentRecovery,
+  );
   const webhooks = new WebhookHandler(
     deps.config.LIVEKIT_API_KEY,
     deps.config.LIVEKIT_API_SECRET,
     deps.redis,
     transcriptions,
-    new AgentRecovery(
-      { redis: deps.redis, store: deps.store, livekit: deps.livekit, transcriptions, logger: deps.logger.child({ component: 'agent-recovery' }) },
-      deps.agentRecovery,
-    ),
+    recovery,
     deps.logger.child({ component: 'webhooks' }),
     deps.webhook,
   );
@@ -161,6 +162,7 @@ export function buildApi(deps: ApiDeps) {
   });
 
   app.addHook('onClose', async () => {
+    recovery.close();
     await transcriptions.close();
     await cluster.close();
   });

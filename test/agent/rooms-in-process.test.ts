@@ -25,6 +25,7 @@ import { ParticipantKind, type Room } from '@livekit/rtc-node';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { joinAsListener, joinAsSpeaker, type ListenerBot, type SpeakerBot } from '../../src/local/meeting-bot.js';
 import { freeTcpPort } from '../../src/local/ports.js';
+import { meetingKeys } from '../../src/meeting/redis-keys.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { DeferredSttJobSchema, openQueue, QUEUE } from '../../src/pipelines/queues/queues.js';
 import { startReplayServer, type ReplayServer } from '../../src/replay/server.js';
@@ -221,6 +222,12 @@ describe('several rooms in one worker process', () => {
       expect((await probe.store.get(r.meetingId))?.endedAt, r.meetingId).toBeNull();
     }
     expect(api.logs.filter((l) => l.includes('agent lost: dispatched again'))).toHaveLength(3);
+    // LiveKit lists the job a worker took for each re-dispatch: the API's check 30 s later (is the
+    // dispatch answered?) sees it, and sends no second agent.
+    for (const r of rooms) {
+      const dispatchId = await probe.redis.hget(meetingKeys.api(r.meetingId), 'dispatchId');
+      expect((await api.dispatches.getDispatch(dispatchId!, r.room))?.state?.jobs.length, r.meetingId).toBeGreaterThanOrEqual(1);
+    }
     // How long captions were missing, for the README's figure.
     console.info(`worker killed at ${killedAtMs} ms; agents back at ${[...rejoinedAtMs.values()].join(', ')} ms`);
     expect(jobsStarted(second)).toBe(3);

@@ -4,20 +4,20 @@
  * that was lost (its process died) is dispatched again instead, within a bound.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { AccessToken } from 'livekit-server-sdk';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { joinAsListener, type ListenerBot } from '../../src/local/meeting-bot.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
-import { call, SERVICE_KEY, signWebhook, uniqueRoom, useTestApi, waitFor } from './helpers.js';
+import { call, SERVICE_KEY, signWebhook, startTestApi, uniqueRoom, useTestApi, waitFor, type TestApi } from './helpers.js';
 import { parsePrometheus, sample } from './prometheus.js';
 
 let livekit: LiveKitServer;
 
 // A LiveKit server of its own, that sends its webhooks to this file's API.
-const { api } = useTestApi(async () => {
+const { api, stt } = useTestApi(async () => {
   const port = await freeTcpPort();
   livekit = await startLiveKitServer({
     workDir: `.services/test/api-webhooks-${randomUUID().slice(0, 8)}`,
@@ -44,8 +44,8 @@ async function activeMeeting(tag: string): Promise<{ room: string; sid: string; 
   return { room, sid: created.sid, meetingId };
 }
 
-function post(body: string, authorization?: string) {
-  return fetch(`${api.url}/v1/livekit/webhook`, {
+function post(body: string, authorization?: string, to: Pick<TestApi, 'url'> = api) {
+  return fetch(`${to.url}/v1/livekit/webhook`, {
     method: 'POST',
     headers: { 'content-type': 'application/webhook+json', ...(authorization ? { authorization } : {}) },
     body,
@@ -68,18 +68,30 @@ async function humanIn(room: string): Promise<void> {
 }
 
 /** LiveKit's participant_left for the meeting's agent, as 1.13.5 sends it (a killed process: CONNECTION_TIMEOUT). */
-function agentLeft(m: { room: string; sid: string; meetingId: string }, disconnectReason: string, participantSid = `PA_${randomUUID().slice(0, 8)}`) {
+function agentLeft(m: { room: string; sid: string; meetingId: string }, disconnectReason: string, participantSid = `PA_${randomUUID().slice(0, 8)}`, to: Pick<TestApi, 'url'> = api) {
   const body = event({
     event: 'participant_left',
     room: { name: m.room, sid: m.sid },
     participant: { sid: participantSid, identity: `agent-AJ_${participantSid}`, kind: 'AGENT', state: 'DISCONNECTED', disconnectReason, attributes: { 'transcription.meeting_id': m.meetingId } },
   });
-  return post(body, signWebhook(body, livekit.apiKey, livekit.apiSecret));
+  return post(body, signWebhook(body, livekit.apiKey, livekit.apiSecret), to);
 }
 
-/** The agent dispatches LiveKit holds for the meeting's room (the start's, and any re-dispatch). */
+/** An agent participant announcing the meeting, as a re-dispatched agent that joined. */
+async function agentBackIn(m: { room: string; meetingId: string }): Promise<void> {
+  const identity = `agent-AJ_${randomUUID().slice(0, 6)}`;
+  const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity, attributes: { 'transcription.meeting_id': m.meetingId } });
+  token.kind = 'agent';
+  token.addGrant({ roomJoin: true, room: m.room, canPublish: true, canSubscribe: true });
+  humans.push(await joinAsListener({ url: livekit.url, room: m.room, identity, auth: { token: await token.toJwt() } }));
+}
+
+/**
+ * The named agent dispatches LiveKit holds for the meeting's room (the start's, and any re-dispatch;
+ * each test has rooms of its own). LiveKit lists a default one for unnamed agents too: not ours.
+ */
 async function dispatchesIn(room: string): Promise<number> {
-  return (await api.dispatches.listDispatch(room)).filter((d) => d.agentName === api.agentName).length;
+  return (await api.dispatches.listDispatch(room)).filter((d) => d.agentName !== '').length;
 }
 
 async function recoveries(outcome: string): Promise<number> {
@@ -115,11 +127,7 @@ describe('a lost agent', () => {
   it('reported late, once its meeting has an agent again, sends no other agent', async () => {
     const m = await activeMeeting('lost-late');
     await humanIn(m.room);
-    // The agent that came back (an agent participant announcing the meeting).
-    const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity: 'agent-AJ_back', attributes: { 'transcription.meeting_id': m.meetingId } });
-    token.kind = 'agent';
-    token.addGrant({ roomJoin: true, room: m.room, canPublish: true, canSubscribe: true });
-    humans.push(await joinAsListener({ url: livekit.url, room: m.room, identity: 'agent-AJ_back', auth: { token: await token.toJwt() } }));
+    await agentBackIn(m);
     const before = await recoveries('agent_present');
     expect(await (await agentLeft(m, 'CONNECTION_TIMEOUT', 'PA_earlier')).json()).toEqual({ ok: true, action: 'ignored' });
     expect(await dispatchesIn(m.room)).toBe(1);
@@ -141,6 +149,35 @@ describe('a lost agent', () => {
     expect(api.logs.some((l) => l.includes('agent lost once more than allowed') && l.includes(m.meetingId))).toBe(true);
     // The ended meeting's dispatches are cleared, so no agent comes back.
     await waitFor('the dispatches to be deleted', () => dispatchesIn(m.room), (n) => n === 0);
+  });
+
+  it('dispatched again but not back within the rejoin time (no worker took it) is dispatched once more, within the bound; one that is back is left alone', async () => {
+    // An API instance of its own with a short rejoin time (the default is 30 s).
+    const quick = await startTestApi(inject('services'), {
+      sttBaseUrl: stt.url,
+      livekit: { url: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret },
+      overrides: { agentRecovery: { maxRedispatches: 2, rejoinTimeoutMs: 700 } },
+    });
+    try {
+      const unanswered = await activeMeeting('unanswered');
+      await humanIn(unanswered.room);
+      expect(await (await agentLeft(unanswered, 'CONNECTION_TIMEOUT', undefined, quick)).json()).toEqual({ ok: true, action: 'agent_redispatched' });
+      // No worker here takes it: dispatched again after 0.7 s, then the bound ends the meeting.
+      await waitFor('a second re-dispatch', () => dispatchesIn(unanswered.room), (n) => n >= 3, 10_000);
+      const ended = await waitFor('the bound to end the meeting', () => api.store.get(unanswered.meetingId), (m) => m?.endedAt != null, 10_000);
+      expect(ended?.endReason).toBe('agent_left');
+      expect(quick.logs.some((l) => l.includes('agent lost once more than allowed') && l.includes(unanswered.meetingId))).toBe(true);
+
+      const answered = await activeMeeting('answered');
+      await humanIn(answered.room);
+      expect(await (await agentLeft(answered, 'CONNECTION_TIMEOUT', undefined, quick)).json()).toEqual({ ok: true, action: 'agent_redispatched' });
+      await agentBackIn(answered);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await dispatchesIn(answered.room)).toBe(2);
+      await unchanged(answered.meetingId);
+    } finally {
+      await quick.close();
+    }
   });
 
   it('that left on its own, or was removed, ends the meeting as before', async () => {
