@@ -8,9 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_DIR, fixtureScript } from '../../test/agent/harness.js';
+import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../../test/agent/harness.js';
 import { makeMonologue, type Monologue } from '../../test/agent/monologue.js';
 import { scoredTrack } from '../../test/agent/silero-scores.js';
+import { encodePcm } from '../pipelines/audio/ffmpeg.js';
+import { loadCassette, type Cassette, type Provider } from '../replay/cassette.js';
+import { DEFAULT_SILENCE_FLOOR_DB } from '../replay/fingerprint.js';
+import { DEFAULT_MATCH_OPTIONS } from '../replay/transcription-match.js';
+import { analyseUpload, answerTranscription } from '../replay/transcription-replay.js';
+import type { TranscriptionRequest } from '../replay/transcription-request.js';
 import { SILERO_SAMPLE_RATE } from './silero-vad.js';
 import { SENTENCE_AFTER_MS, UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
 
@@ -34,6 +40,31 @@ async function cutsOf(path: string, options: SegmenterOptions): Promise<Cut[]> {
   seg.flush();
   return cuts;
 }
+
+/**
+ * What the replay speech-to-text double (in process, as its server would) answers for a cut piece,
+ * uploaded as the agent uploads it (FLAC of the piece's 16 kHz audio, pre-roll included): the text
+ * and the cassette entry that answered (whose track it matched).
+ */
+async function transcribe(cassette: Cassette, c: CutUtterance, provider: Provider): Promise<{ text: string; entryId: string | null; seconds: number }> {
+  const bytes = await encodePcm({ samples: c.audio, sampleRate: SILERO_SAMPLE_RATE, channels: 1 }, 'flac');
+  const tr: TranscriptionRequest = {
+    provider,
+    model: provider === 'openai' ? 'whisper-large-v3' : 'voxtral-mini-latest',
+    language: 'fr',
+    file: { bytes, name: 'utterance.flac', type: 'audio/flac' },
+    responseFormat: 'json',
+    granularities: [],
+    fields: [],
+  };
+  const upload = await analyseUpload(tr, DEFAULT_SILENCE_FLOOR_DB);
+  const out = answerTranscription(tr, upload, cassette, DEFAULT_MATCH_OPTIONS);
+  if (out.kind === 'unmatched') throw new Error(`piece at ${toMs(c.audioStartSample).toFixed(0)} ms unmatched: ${JSON.stringify(out.miss).slice(0, 300)}`);
+  return { text: (JSON.parse(out.reply.body) as { text: string }).text, entryId: out.entryId, seconds: upload.durationSec };
+}
+
+/** Text as a list of words, for a readable diff when a word is lost or doubled. */
+const wordsOf = (text: string) => text.split(/\s+/).filter(Boolean);
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]!;
 
@@ -118,5 +149,59 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
     );
     expect(quantile(delays, 0.95)).toBeLessThan(500);
     expect(quantile(waited, 0.5)).toBeGreaterThan(5_000);
+  }, 120_000);
+  it('gets every fixture word back from the replay double exactly once, in order, from the right speaker, whatever the cuts', async () => {
+    const cassette = await loadCassette(FIXTURE_CASSETTE);
+    // Sentence pauses off and on, and pauses of 96 ms ending an utterance from 1 s of speech on:
+    // cuts at commas and breaths inside sentences, the pieces a recogniser hears in part.
+    const settings: [string, SegmenterOptions][] = [
+      ['sentence pauses off', SILERO_END_ONLY],
+      ['sentence pauses on', SENTENCE_PAUSES],
+      ['cuts inside sentences', { maxUtteranceMs: 30_000, sentenceAfterMs: 1_000, sentencePauseMs: 96 }],
+    ];
+    const report: string[] = [];
+    const offsets: number[] = [];
+    for (const [name, options] of settings) {
+      let calls = 0;
+      let seconds = 0;
+      let inside = 0;
+      for (const p of script.participants.filter((x) => !x.silent)) {
+        const cuts = await cutsOf(join(FIXTURE_DIR, p.file), options);
+        const said = script.utterances.filter((u) => u.speaker === p.identity);
+        const sentenceEnds = said.flatMap((u) => u.sentences.map((x) => x.endMs));
+        const heard: string[] = [];
+        for (const [i, c] of cuts.entries()) {
+          // Both providers' crops, one piece in two.
+          const answer = await transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral');
+          // From the speaker's own track or the mix (which holds the same words at the same times).
+          expect(answer.entryId, `${name}: ${p.identity} piece ${i + 1} answered from another speaker's track`).toMatch(new RegExp(`^comite-projet-(${p.identity}|mixed)-`));
+          heard.push(answer.text);
+          calls++;
+          seconds += answer.seconds;
+          if (!sentenceEnds.some((e) => Math.abs(e - toMs(c.speechEndSample)) < 100)) {
+            inside++;
+            // Silero's end of speech there against the word boundary the cassette placed (an independent reader of the same pause).
+            const entry = cassette.transcriptions.find((e) => e.id === `comite-projet-${p.identity}-openai`);
+            const ends = entry?.provider === 'openai' ? (entry.response.words ?? []).map((w) => w.end * 1000) : [];
+            offsets.push(Math.min(...ends.map((e) => Math.abs(e - toMs(c.speechEndSample)))));
+          }
+        }
+        expect(wordsOf(heard.join(' ')), `${name}: ${p.identity}`).toEqual(wordsOf(said.map((u) => u.text).join(' ')));
+      }
+      report.push(`${name}: ${calls} calls, ${seconds.toFixed(1)} s sent, ${inside} pieces ending inside a sentence`);
+      if (name === 'cuts inside sentences') expect(inside, 'the setting meant to cut sentences cut none').toBeGreaterThan(3);
+    }
+    console.log(
+      `fixture meeting through the replay double: ${report.join('; ')}; ` +
+        `a piece ending inside a sentence: Silero's end of speech ${offsets.map((x) => x.toFixed(0)).join(', ')} ms from the nearest word end in the cassette`,
+    );
+  }, 180_000);
+
+  it('gets every monologue word back from the replay double exactly once, in order, with sentence pauses on', async () => {
+    const cassette = await loadCassette(monologue.cassette);
+    const cuts = await cutsOf(monologue.file, SENTENCE_PAUSES);
+    const heard: string[] = [];
+    for (const [i, c] of cuts.entries()) heard.push((await transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral')).text);
+    expect(wordsOf(heard.join(' '))).toEqual(wordsOf(monologue.sentences.map((x) => x.text).join(' ')));
   }, 120_000);
 });

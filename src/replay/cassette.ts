@@ -33,7 +33,9 @@ export const OpenAiSegment = z.looseObject({
 });
 export type OpenAiSegment = z.infer<typeof OpenAiSegment>;
 
+/** A timed word, seconds in the answer's timeline (OpenAI verbose_json `words`). */
 export const OpenAiWord = z.looseObject({ word: z.string(), start: z.number(), end: z.number() });
+export type TimedWord = z.infer<typeof OpenAiWord>;
 
 export const OpenAiVerboseTranscription = z.looseObject({
   task: z.literal('transcribe').default('transcribe'),
@@ -70,6 +72,11 @@ export const MistralTranscription = z.looseObject({
   language: z.string().nullable(),
   segments: z.array(MistralSegment),
   usage: MistralUsage,
+  /**
+   * Replay-only, never sent: the words with their times (ground-truth cassettes), so an upload
+   * holding part of a segment is answered with that part's words (transcription-format.ts).
+   */
+  words: z.array(OpenAiWord).optional(),
 });
 export type MistralTranscription = z.infer<typeof MistralTranscription>;
 

@@ -98,7 +98,10 @@ describe.skipIf(!haveFixture)('the committed comite-projet cassette', () => {
     const client = new Mistral({ apiKey: 'k', serverURL: mistral.url });
     try {
       for (const [i, u] of script.utterances.entries()) {
-        const pad = i % 2 === 0 ? 300 : -150;
+        // The agent's 300 ms pre-roll, or an onset found two Silero windows late without it: the
+        // first word then lacks 64 ms but is mostly there. (A cut deeper into a word is a hard cut:
+        // the word goes to the piece holding most of it, transcription-format.test.ts.)
+        const pad = i % 2 === 0 ? 300 : -64;
         const flac = await throughLiveKitOpus(cut(tracks.get(u.speaker) ?? new Int16Array(), u.startMs - pad, u.endMs + 300));
         if (i % 2 === 0) {
           const form = new FormData();

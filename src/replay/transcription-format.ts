@@ -3,7 +3,7 @@
  * covers, and rendering it in the response_format the client asked for.
  */
 import { deflateSync } from 'node:zlib';
-import type { MistralTranscription, OpenAiSegment, OpenAiVerboseTranscription } from './cassette.js';
+import type { MistralTranscription, OpenAiSegment, OpenAiVerboseTranscription, TimedWord } from './cassette.js';
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const inWindow = (start: number, end: number, from: number, to: number) => {
@@ -42,40 +42,77 @@ export interface Window {
   durationSec: number;
 }
 
-/** Keeps the recorded segments whose midpoint lies in the window, shifted to the upload's timeline. */
-export function cropOpenAi(recorded: OpenAiVerboseTranscription, w: Window): OpenAiVerboseTranscription {
+interface Timed {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/**
+ * The recorded segments an upload covering window `w` hears, shifted to the upload's timeline
+ * (clamped to [0, duration]), with the recorded words it hears.
+ *
+ * With word timings (`words`, e.g. ground-truth cassettes): a word is heard when its midpoint lies
+ * in the window, i.e. most of it; a segment keeps the words heard (its text and times rebuilt from
+ * them, its own text kept when all are), so two pieces of a sentence cut at a pause inside it each
+ * get their own words, and two consecutive windows that overlap by less than half a word (the
+ * agent's 300 ms pre-roll over a pause of at least 180 ms) answer each word once. A segment with no
+ * word inside it, and every segment of an answer without words (recordings), keeps the segment
+ * rule: whole when its midpoint lies in the window, else dropped.
+ */
+function cropTimed<S extends Timed>(segments: readonly S[], words: readonly TimedWord[] | undefined, w: Window, rebuild: (s: S, kept: readonly TimedWord[]) => S): { segments: S[]; words: TimedWord[] } {
   const to = w.fromSec + w.durationSec;
   const shift = (t: number) => round2(Math.min(w.durationSec, Math.max(0, t - w.fromSec)));
-  const segments: OpenAiSegment[] = recorded.segments
-    .filter((s) => inWindow(s.start, s.end, w.fromSec, to))
-    .map((s, i) => ({ ...s, id: i, seek: Math.round(shift(s.start) * 100), start: shift(s.start), end: shift(s.end) }));
+  const heard = (x: { start: number; end: number }) => inWindow(x.start, x.end, w.fromSec, to);
+  const all = words ?? [];
+  // Each word belongs to the segment holding its midpoint.
+  const own = segments.map((s) => all.filter((x) => (x.start + x.end) / 2 >= s.start && (x.start + x.end) / 2 < s.end));
+  const out: S[] = [];
+  for (const [i, s] of segments.entries()) {
+    const mine = own[i]!;
+    if (mine.length === 0) {
+      if (heard(s)) out.push({ ...s, start: shift(s.start), end: shift(s.end) });
+      continue;
+    }
+    const kept = mine.filter(heard);
+    if (kept.length === mine.length) out.push({ ...s, start: shift(s.start), end: shift(s.end) });
+    else if (kept.length > 0) out.push({ ...rebuild(s, kept), start: shift(kept[0]!.start), end: shift(kept.at(-1)!.end) });
+  }
+  return { segments: out, words: all.filter(heard).map((x) => ({ ...x, start: shift(x.start), end: shift(x.end) })) };
+}
+
+/** The words of a segment heard in part, as its text (one space between words, as `wordTokens` split them). */
+const wordsText = (kept: readonly TimedWord[]) => kept.map((x) => x.word.trim()).join(' ');
+
+/** The recorded answer cut to the window (see `cropTimed`). */
+export function cropOpenAi(recorded: OpenAiVerboseTranscription, w: Window): OpenAiVerboseTranscription {
+  const cropped = cropTimed(recorded.segments, recorded.words, w, (s, kept) => {
+    const text = wordsText(kept);
+    // Whisper's segment texts start with a space.
+    return { ...s, text: ` ${text}`, compression_ratio: compressionRatio(text) };
+  });
+  const segments: OpenAiSegment[] = cropped.segments.map((s, i) => ({ ...s, id: i, seek: Math.round(s.start * 100) }));
   const out: OpenAiVerboseTranscription = {
     ...recorded,
     duration: round2(w.durationSec),
     text: joinText(segments),
     segments,
   };
-  if (recorded.words) {
-    out.words = recorded.words
-      .filter((x) => inWindow(x.start, x.end, w.fromSec, to))
-      .map((x) => ({ ...x, start: shift(x.start), end: shift(x.end) }));
-  }
+  if (recorded.words) out.words = cropped.words;
   return out;
 }
 
+/** The recorded answer cut to the window (see `cropTimed`); `words` (replay-only) stays out of the answer. */
 export function cropMistral(recorded: MistralTranscription, w: Window): MistralTranscription {
-  const to = w.fromSec + w.durationSec;
-  const shift = (t: number) => round2(Math.min(w.durationSec, Math.max(0, t - w.fromSec)));
-  const segments = recorded.segments
-    .filter((s) => inWindow(s.start, s.end, w.fromSec, to))
-    .map((s) => ({ ...s, start: shift(s.start), end: shift(s.end) }));
+  const { words, ...answer } = recorded;
+  const { segments } = cropTimed(answer.segments, words, w, (s, kept) => ({ ...s, text: wordsText(kept) }));
   const text = joinText(segments);
   // Usage follows the window: audio seconds of the upload, output tokens in proportion to the text kept.
   const allChars = joinText(recorded.segments).length;
   const completion = allChars > 0 ? Math.round((recorded.usage.completion_tokens * text.length) / allChars) : 0;
   const prompt = recorded.usage.prompt_tokens;
   return {
-    ...recorded,
+    ...answer,
     text,
     segments,
     usage: {
@@ -127,5 +164,7 @@ function subtitles(segments: readonly OpenAiSegment[], format: 'srt' | 'vtt'): s
 
 /** Mistral returns segments only when timestamp_granularities asked for them. */
 export function renderMistral(v: MistralTranscription, granularities: readonly string[]): string {
-  return JSON.stringify(granularities.length > 0 ? v : { ...v, segments: [] });
+  // `words` are the cassette's word timings, not part of Mistral's answer.
+  const { words: _words, ...answer } = v;
+  return JSON.stringify(granularities.length > 0 ? answer : { ...answer, segments: [] });
 }
