@@ -9,6 +9,7 @@ import { AccessToken } from 'livekit-server-sdk';
 import { startLiveKitServer, type LiveKitServer } from '../../src/local/livekit-server.js';
 import { freeTcpPort } from '../../src/local/ports.js';
 import { joinAsListener, type ListenerBot } from '../../src/local/meeting-bot.js';
+import { meetingKeys } from '../../src/meeting/redis-keys.js';
 import { requestStop } from '../../src/meeting/stop-signal.js';
 import { jobIds } from '../../src/pipelines/queues/queues.js';
 import { call, SERVICE_KEY, signWebhook, startTestApi, uniqueRoom, useTestApi, waitFor, type TestApi } from './helpers.js';
@@ -211,9 +212,11 @@ describe('a lost agent', () => {
     expect(await (await agentLeft(stopping, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
     expect(await dispatchesIn(stopping.room)).toBe(1);
 
-    // Stopped: the meeting ends with the host's reason, whatever LiveKit reports afterwards.
+    // Stopped (after one recovery): the meeting ends with the host's reason, whatever LiveKit reports afterwards.
     const stopped = await activeMeeting('lost-stopped');
     await humanIn(stopped.room);
+    expect(await (await agentLeft(stopped, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'agent_redispatched' });
+    expect(await api.redis.exists(meetingKeys.recoveries(stopped.meetingId))).toBe(1);
     expect((await call(api, 'DELETE', `/v1/rooms/${stopped.room}/transcription`, { token: SERVICE_KEY })).status).toBe(202);
     expect(await (await agentLeft(stopped, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
     expect((await api.store.get(stopped.meetingId))?.endReason).toBe('host_stop');
@@ -225,6 +228,8 @@ describe('a lost agent', () => {
     expect(await (await agentLeft(stopped, 'CONNECTION_TIMEOUT')).json()).toEqual({ ok: true, action: 'ignored' });
     expect(await dispatchesIn(stopped.room)).toBe(0);
     expect(await api.store.get(stopped.meetingId)).toBeNull();
+    // The record of its recoveries went with it.
+    expect(await api.redis.exists(meetingKeys.recoveries(stopped.meetingId))).toBe(0);
   });
 });
 
