@@ -206,6 +206,8 @@ describe('several rooms in one worker process', () => {
     for (const r of rooms) await probe.waitFor(`u01 in ${r.meetingId}`, () => cutUtterances(r.meetingId), (c) => c.length >= 1, 20_000);
     crashed.signal('SIGKILL');
     expect(await crashed.exited).toBeNull();
+    // The drain test goes on with the second worker.
+    worker = second;
     const killedAtMs = Date.now() - playStart;
 
     // Each room gets an agent again: another participant, the same meeting, active.
@@ -271,8 +273,6 @@ describe('several rooms in one worker process', () => {
       // Finalised once, at the host's stop.
       expect(await finalizeJobs(r.meetingId), r.meetingId).toBe(1);
     }
-    // The drain test goes on with the second worker.
-    worker = second;
   }, 150_000);
 
   it('drains on SIGTERM: no new room, the rooms in progress end and are finalised once, then the worker exits; a re-dispatch adds nothing', async () => {
