@@ -16,7 +16,9 @@
  *     caption received by a listener (user), each minus that utterance's speech-to-text time;
  *   - what a participant reading the captions waits: every sentence's ground-truth end → the
  *     caption holding it received by the listener, p50 / p95, with the speech-to-text time of those
- *     captions apart and the delay beyond it (issue #15: p95 ≤ 1.5 s beyond speech-to-text).
+ *     captions apart and the delay beyond it (issue #15: p95 ≤ 1.5 s beyond speech-to-text);
+ *   - with INTERIM_CAPTIONS=true, also every sentence's end → the first caption showing its words
+ *     (an interim whose audio went past the end, or the final), and the calls: finals + interims.
  * Then one room plays a 95 s monologue with 250 ms pauses between sentences (test/agent/monologue.ts,
  * generated with espeak-ng and sox) for the same sentence → caption figures (BENCH_MONOLOGUE=0
  * skips it).
