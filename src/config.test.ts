@@ -51,8 +51,8 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, INTERIM_CAPTIONS: '1' }, 'worker').message).toMatch(/INTERIM_CAPTIONS "1" is invalid: must be true or false/);
   });
 
-  it('cuts live utterances at sentence pauses when CAPTION_SENTENCE_PAUSES is true (off by default), and names a wrong value', () => {
-    expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(false);
+  it('cuts live utterances at sentence pauses unless CAPTION_SENTENCE_PAUSES is false (on by default), and names a wrong value', () => {
+    expect(loadConfig('worker', valid).CAPTION_SENTENCE_PAUSES).toBe(true);
     expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'true' }).CAPTION_SENTENCE_PAUSES).toBe(true);
     expect(loadConfig('worker', { ...valid, CAPTION_SENTENCE_PAUSES: 'false' }).CAPTION_SENTENCE_PAUSES).toBe(false);
     expect(problemsOf({ ...valid, CAPTION_SENTENCE_PAUSES: 'yes' }, 'worker').message).toMatch(/CAPTION_SENTENCE_PAUSES "yes" is invalid: must be true or false/);

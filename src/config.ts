@@ -188,9 +188,9 @@ export const SETTINGS = {
   },
   CAPTION_SENTENCE_PAUSES: {
     description:
-      'true: the live agent also ends an utterance at a sentence pause (180 ms) once it holds 3.5 s of speech, so live captions follow a fluent speaker sentence by sentence (issue #15) instead of in blocks of up to MAX_UTTERANCE_SECONDS (a few more, shorter speech-to-text calls: 26 instead of 22 on the fixture meeting, fewer seconds). false: only at Silero\u2019s end of speech and, in a monologue, at a pause from half the maximum on. Recordings never use it. Off by default until the replay double answers a sentence cut in two as a recogniser would (see src/agent/README.md): with it, the demo and the fixture test lose the words of such a piece.',
-    example: 'true',
-    default: 'false',
+      'true (the default): the live agent also ends an utterance at a sentence pause (180 ms) once it holds 3.5 s of speech, so live captions follow a fluent speaker sentence by sentence (issue #15) instead of in blocks of up to MAX_UTTERANCE_SECONDS (a few more, shorter speech-to-text calls: 26 instead of 22 on the fixture meeting, fewer seconds). false: only at Silero\u2019s end of speech and, in a monologue, at a pause from half the maximum on (one speech-to-text call per utterance). Recordings never use it.',
+    example: 'false',
+    default: 'true',
     schema: z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true'),
   },
   INTERIM_CAPTIONS: {

@@ -64,7 +64,7 @@ export interface MeetingTranscriberOptions {
   maxUtteranceMs: number;
   /**
    * End an utterance at a sentence pause once it holds `SENTENCE_AFTER_MS` of speech, so captions
-   * follow a fluent speaker sentence by sentence (CAPTION_SENTENCE_PAUSES, false by default; unset
+   * follow a fluent speaker sentence by sentence (CAPTION_SENTENCE_PAUSES, true by default; unset
    * here: only at Silero's end of speech and a monologue's pauses, see utterance-segmenter.ts).
    */
   sentencePauses?: boolean;

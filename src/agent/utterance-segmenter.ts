@@ -16,7 +16,7 @@
  *   - from there, a sentence pause: `sentencePauseMs` (180 ms), shrinking linearly to `longPauseMs`
  *     (160 ms) at half the maximum and to `shortPauseMs` (64 ms) at 80 % of it;
  *   - at the maximum, wherever the speaker is (no pause came).
- * The live agent turns them on with CAPTION_SENTENCE_PAUSES=true (off by default for now); recordings keep them off.
+ * The live agent has them on (CAPTION_SENTENCE_PAUSES, true by default); recordings keep them off.
  * Figures (issue #15, measured with this Silero and its silence gate, `utterance-cuts.test.ts`): a
  * 250 ms pause between sentences is seen as 192-256 ms of windows below the threshold, a pause
  * inside a sentence (a comma, a breath) as 96-160 ms, so 180 ms ends sentences, not phrases (live,

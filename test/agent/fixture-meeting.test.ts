@@ -77,8 +77,7 @@ describe('the agent transcribes the fixture meeting', () => {
       expect(Math.abs(own.at(-1)!.endMs - meetingMs(u.endMs)), `${u.id} end`).toBeLessThan(300);
       // Where cuts fall against the sentences is checked offline, deterministically
       // (src/agent/utterance-cuts.test.ts); live, a pause inside a long sentence may read as a
-      // sentence pause, which cuts no word (the replayed answer then gives the sentence to the
-      // piece holding its middle, and nothing to the other).
+      // sentence pause, which cuts no word: the replay double answers each piece with its own words.
     }
     for (const s of segments) {
       expect(s.participant.name).toBe(names.get(s.participant.identity));

@@ -31,11 +31,22 @@ describe('npm run demo -- --short', () => {
     // Said loudly, at the top and at the bottom.
     expect(out.match(/speech-to-text: REPLAYED/g)).toHaveLength(2);
     expect(out.match(/minutes: REPLAYED/g)).toHaveLength(2);
-    // Live captions of the utterances played (to u07), each with its speaker's name.
+    // Live captions of the utterances played (to u07), each with its speaker's name: a turn comes
+    // sentence by sentence when its speaker pauses between sentences (CAPTION_SENTENCE_PAUSES, on by
+    // default), so a speaker's consecutive caption lines together give back the utterance, once.
     const names = new Map(script.participants.map((p) => [p.identity, p.name]));
-    for (const u of script.utterances.filter((x) => x.endMs < 49_000)) {
-      expect(out).toContain(`${names.get(u.speaker)}: ${u.text}`);
+    const live = out.slice(out.indexOf('--- live captions ---'), out.indexOf('--- end of meeting ---')).split('\n').slice(1);
+    const turns: { name: string; text: string }[] = [];
+    for (const line of live) {
+      const m = /^(.+?): (.*)$/.exec(line.trim());
+      if (!m) continue;
+      const last = turns.at(-1);
+      if (last && last.name === m[1]) last.text = `${last.text} ${m[2]}`;
+      else turns.push({ name: m[1]!, text: m[2]! });
     }
+    const played = script.utterances.filter((x) => x.endMs < 49_000);
+    const spaced = (t: string) => t.replace(/\s+/gu, ' ');
+    expect(turns.slice(0, played.length).map((t) => ({ ...t, text: spaced(t.text) })), out.slice(-3000)).toEqual(played.map((u) => ({ name: names.get(u.speaker), text: spaced(u.text) })));
     expect(out).toMatch(/--- minutes \(minutes\.md\) ---\n# Comité de projet/);
     for (const name of ['minutes.json', 'minutes.md', 'transcript.json', 'transcript.vtt', 'transcript.srt', 'transcript.md']) {
       expect(out).toMatch(new RegExp(`  ${name.replace('.', '\\.')} \\(\\d+ bytes\\): http://127\\.0\\.0\\.1:\\d+/`));
