@@ -11,11 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_CASSETTE, FIXTURE_DIR, fixtureScript } from '../../test/agent/harness.js';
 import { makeMonologue, type Monologue } from '../../test/agent/monologue.js';
 import { scoredTrack } from '../../test/agent/silero-scores.js';
-import { encodePcm } from '../pipelines/audio/ffmpeg.js';
 import { loadCassette, type Cassette, type Provider } from '../replay/cassette.js';
-import { DEFAULT_SILENCE_FLOOR_DB } from '../replay/fingerprint.js';
+import { DEFAULT_SILENCE_FLOOR_DB, fingerprintPcm, isSilent } from '../replay/fingerprint.js';
 import { DEFAULT_MATCH_OPTIONS } from '../replay/transcription-match.js';
-import { analyseUpload, answerTranscription } from '../replay/transcription-replay.js';
+import { answerTranscription } from '../replay/transcription-replay.js';
 import type { TranscriptionRequest } from '../replay/transcription-request.js';
 import { SILERO_SAMPLE_RATE } from './silero-vad.js';
 import { SENTENCE_AFTER_MS, UtteranceSegmenter, type CutUtterance, type SegmenterOptions } from './utterance-segmenter.js';
@@ -42,22 +41,23 @@ async function cutsOf(path: string, options: SegmenterOptions): Promise<Cut[]> {
 }
 
 /**
- * What the replay speech-to-text double (in process, as its server would) answers for a cut piece,
- * uploaded as the agent uploads it (FLAC of the piece's 16 kHz audio, pre-roll included): the text
- * and the cassette entry that answered (whose track it matched).
+ * What the replay speech-to-text double (in process, as its server would) answers for a cut piece:
+ * the agent uploads the piece's 16 kHz audio, pre-roll included, as lossless FLAC, so the double's
+ * fingerprint of it is the fingerprint of these samples (taken directly, without an ffmpeg round
+ * trip per piece). Returns the text and the cassette entry that answered (whose track it matched).
  */
-async function transcribe(cassette: Cassette, c: CutUtterance, provider: Provider): Promise<{ text: string; entryId: string | null; seconds: number }> {
-  const bytes = await encodePcm({ samples: c.audio, sampleRate: SILERO_SAMPLE_RATE, channels: 1 }, 'flac');
+function transcribe(cassette: Cassette, c: CutUtterance, provider: Provider): { text: string; entryId: string | null; seconds: number } {
   const tr: TranscriptionRequest = {
     provider,
     model: provider === 'openai' ? 'whisper-large-v3' : 'voxtral-mini-latest',
     language: 'fr',
-    file: { bytes, name: 'utterance.flac', type: 'audio/flac' },
+    file: { bytes: Buffer.alloc(0), name: 'utterance.flac', type: 'audio/flac' },
     responseFormat: 'json',
     granularities: [],
     fields: [],
   };
-  const upload = await analyseUpload(tr, DEFAULT_SILENCE_FLOOR_DB);
+  const fingerprint = fingerprintPcm(c.audio);
+  const upload = { fingerprint, durationSec: c.audio.length / SILERO_SAMPLE_RATE, silent: isSilent(fingerprint, DEFAULT_SILENCE_FLOOR_DB) };
   const out = answerTranscription(tr, upload, cassette, DEFAULT_MATCH_OPTIONS);
   if (out.kind === 'unmatched') throw new Error(`piece at ${toMs(c.audioStartSample).toFixed(0)} ms unmatched: ${JSON.stringify(out.miss).slice(0, 300)}`);
   return { text: (JSON.parse(out.reply.body) as { text: string }).text, entryId: out.entryId, seconds: upload.durationSec };
@@ -172,7 +172,7 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
         const heard: string[] = [];
         for (const [i, c] of cuts.entries()) {
           // Both providers' crops, one piece in two.
-          const answer = await transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral');
+          const answer = transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral');
           // From the speaker's own track or the mix (which holds the same words at the same times).
           expect(answer.entryId, `${name}: ${p.identity} piece ${i + 1} answered from another speaker's track`).toMatch(new RegExp(`^comite-projet-(${p.identity}|mixed)-`));
           heard.push(answer.text);
@@ -201,7 +201,7 @@ describe('utterance cuts on real speech (Silero + segmenter, offline)', () => {
     const cassette = await loadCassette(monologue.cassette);
     const cuts = await cutsOf(monologue.file, SENTENCE_PAUSES);
     const heard: string[] = [];
-    for (const [i, c] of cuts.entries()) heard.push((await transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral')).text);
+    for (const [i, c] of cuts.entries()) heard.push(transcribe(cassette, c, i % 2 === 0 ? 'openai' : 'mistral').text);
     expect(wordsOf(heard.join(' '))).toEqual(wordsOf(monologue.sentences.map((x) => x.text).join(' ')));
   }, 120_000);
 });
