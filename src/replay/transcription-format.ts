@@ -55,10 +55,12 @@ interface Timed {
  * With word timings (`words`, e.g. ground-truth cassettes): a word is heard when its midpoint lies
  * in the window, i.e. most of it; a segment keeps the words heard (its text and times rebuilt from
  * them, its own text kept when all are), so two pieces of a sentence cut at a pause inside it each
- * get their own words, and two consecutive windows that overlap by less than half a word (the
- * agent's 300 ms pre-roll over a pause of at least 180 ms) answer each word once. A segment with no
- * word inside it, and every segment of an answer without words (recordings), keeps the segment
- * rule: whole when its midpoint lies in the window, else dropped.
+ * get their own words. The live segmenter's consecutive pieces never overlap (it drops its buffer at
+ * every cut, so the next piece's 300 ms pre-roll lies after it), so each word goes to one piece; a
+ * window is placed within one 20 ms fingerprint frame, so a word whose midpoint lies that close to a
+ * hard cut (at the maximum length, inside a word) may go to both or neither. A segment with no word
+ * inside it, and every segment of an answer without words (recordings), keeps the segment rule:
+ * whole when its midpoint lies in the window, else dropped.
  */
 function cropTimed<S extends Timed>(segments: readonly S[], words: readonly TimedWord[] | undefined, w: Window, rebuild: (s: S, kept: readonly TimedWord[]) => S): { segments: S[]; words: TimedWord[] } {
   const to = w.fromSec + w.durationSec;
