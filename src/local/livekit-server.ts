@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBinary } from './binaries.js';
 import { ManagedProcess } from './managed-process.js';
@@ -35,8 +35,35 @@ export const DEV_API_SECRET = 'secret';
  * so several instances (tests in parallel, the demo) never collide.
  */
 export async function startLiveKitServer(options: LiveKitServerOptions): Promise<LiveKitServer> {
+  if (options.ports) return startOn(options, options.ports);
+  // A free port is only free until someone takes it: between our probe and LiveKit's bind, another
+  // test's server or an outgoing connection can (seen with files started side by side). Fresh ports
+  // are then tried; ports a caller asked for are not (a restart must keep its URL).
+  for (let attempt = 1; ; attempt++) {
+    const ports = { port: await freeTcpPort(), tcpPort: await freeTcpPort(), udpPort: await freeUdpPort() };
+    try {
+      return await startOn(options, ports);
+    } catch (e) {
+      if (attempt >= PORT_ATTEMPTS || !portTaken(options.workDir)) throw e;
+      // Kept for whoever wonders, out of the way of the next attempt's log.
+      renameSync(join(options.workDir, 'livekit.log'), join(options.workDir, `livekit.port-taken-${attempt}.log`));
+    }
+  }
+}
+
+/** Attempts with fresh ports when LiveKit finds one of them taken at start. */
+const PORT_ATTEMPTS = 4;
+
+function portTaken(workDir: string): boolean {
+  try {
+    return /bind: address already in use/.test(readFileSync(join(workDir, 'livekit.log'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function startOn(options: LiveKitServerOptions, { port, tcpPort, udpPort }: { port: number; tcpPort: number; udpPort: number }): Promise<LiveKitServer> {
   const binary = findBinary(['livekit-server', 'server'], process.env.LIVEKIT_SERVER_PATH);
-  const { port, tcpPort, udpPort } = options.ports ?? { port: await freeTcpPort(), tcpPort: await freeTcpPort(), udpPort: await freeUdpPort() };
   mkdirSync(options.workDir, { recursive: true });
   const configPath = join(options.workDir, 'livekit.yaml');
   const webhook = options.webhookUrls?.length
@@ -63,7 +90,8 @@ ${webhook}`,
     command: binary,
     args: ['--dev', '--bind', '127.0.0.1', '--node-ip', '127.0.0.1', '--config', configPath],
     logFile: join(options.workDir, 'livekit.log'),
-    ready: async () => (await fetch(httpUrl)).ok,
+    // Bounded: a port answered by something that never replies must not hang the start.
+    ready: async () => (await fetch(httpUrl, { signal: AbortSignal.timeout(2_000) })).ok,
   });
   return {
     url: `ws://127.0.0.1:${port}`,
