@@ -174,12 +174,19 @@ export class MeetingTranscriber {
       void this.end(this.#disconnectReason(reason));
     });
 
+    // Everyone present is recorded, and their addresses judged as first seen, before the state says
+    // "active": whoever reads that state (a participant, the backend) may count on a later change of
+    // attributes being seen as a change. Scanning after the announcement's await let such a change
+    // arrive first, and the scan then judged the changed value as a first sight.
+    const present = [...room.remoteParticipants.values()];
+    for (const p of present) this.#participantJoined(p, false);
     await this.#setState('active');
     await room.localParticipant
       ?.sendText(announcementFor(this.#o.language), { topic: TOPIC.chat })
       .catch((e: unknown) => this.#log.warn({ err: e }, 'announcement not sent'));
 
-    for (const p of room.remoteParticipants.values()) this.#participantJoined(p);
+    // Microphones only once the room has been told.
+    for (const p of present) if (room.remoteParticipants.get(p.identity) === p) this.#subscribeMicrophones(p);
     this.#checkEmpty();
 
     const remaining = this.#o.maxMeetingMs - this.meetingClock();
@@ -311,7 +318,8 @@ export class MeetingTranscriber {
     this.#saveParticipant(p, 'change');
   }
 
-  #participantJoined(p: RemoteParticipant): void {
+  /** A participant seen for the first time: stored, its address judged, its opt-out noted; `subscribe`: its microphones now. */
+  #participantJoined(p: RemoteParticipant, subscribe = true): void {
     if (this.#ending || !isTranscribable(p)) return;
     this.#humansSeen = true;
     clearTimeout(this.#emptyTimer);
@@ -322,6 +330,11 @@ export class MeetingTranscriber {
       this.#optedOut.add(p.identity);
       this.#event('opted_out', p);
     }
+    if (subscribe) this.#subscribeMicrophones(p);
+  }
+
+  #subscribeMicrophones(p: RemoteParticipant): void {
+    if (this.#ending || !isTranscribable(p)) return;
     for (const pub of p.trackPublications.values()) this.#maybeSubscribe(pub as RemoteTrackPublication, p);
   }
 
